@@ -1,0 +1,61 @@
+/* The exported TorchScript model behind an opaque class: this header is torch-free, only
+   densnet_model.cpp includes libtorch. Inputs/outputs follow export/README.md ("Forward"). */
+#ifndef DENSNET_MODEL_H
+#define DENSNET_MODEL_H
+
+#include "densnet_metadata.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace densnet {
+
+// Borrowed views of the graph handed to the model (double precision; converted to the model dtype).
+struct ModelInput {
+  int64_t n_atoms = 0;                   // N, local + ghost atoms given to the model
+  int64_t n_local = 0;                   // atoms 0..n_local-1 are local
+  int64_t n_edges = 0;                   // E
+  const double *positions = nullptr;     // [N*3], Angstrom
+  const int64_t *types = nullptr;        // [N], model type index
+  const int64_t *edge_index = nullptr;   // [2*E]: E centres, then E neighbours
+  const double *edge_shift = nullptr;    // [E*3], Angstrom
+};
+
+// Model outputs converted to double on the host.
+struct ModelOutput {
+  double energy = 0.0;                 // eV, local atoms only
+  std::vector<double> atom_energy;     // [N], eV
+  std::vector<double> forces;          // [N*3], eV/A
+  std::vector<double> virial;          // [9], row-major 3x3, eV
+  std::vector<double> charges;         // [N], e
+  std::vector<double> dipoles;         // [N*3], e*A
+};
+
+class Model {
+ public:
+  // Load `path` on `device` ("cpu" or "cuda"). Throws std::runtime_error with a readable sentence
+  // (naming the file) for missing, corrupt, foreign or incompatible files; never lets c10 errors out.
+  Model(const std::string &path, const std::string &device);
+  ~Model();
+  Model(const Model &) = delete;
+  Model &operator=(const Model &) = delete;
+
+  const ModelMetadata &metadata() const;
+  const std::string &path() const;
+
+  // Run forward(); throws std::runtime_error on failure.
+  void compute(const ModelInput &in, ModelOutput &out);
+
+  // Intra-op threads of libtorch for this process (one MPI rank); inter-op threads set to 1 once.
+  static void set_num_threads(int n);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}    // namespace densnet
+
+#endif

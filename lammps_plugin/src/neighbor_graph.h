@@ -1,0 +1,53 @@
+/* Translation of a LAMMPS full neighbour list into the model's graph (export/README.md):
+   - ghost mode: every local and ghost atom is a model atom (model index = LAMMPS index), edges
+     among all of them within the cutoff, edge_shift = 0. Exact under MPI domain decomposition
+     when the ghost shell is receptive_field * cutoff thick.
+   - shift mode: only local atoms are model atoms; an edge to a ghost is redirected to the ghost's
+     owner and carries the periodic shift x[ghost] - x[owner]. Needs one rank owning all atoms. */
+#ifndef DENSNET_NEIGHBOR_GRAPH_H
+#define DENSNET_NEIGHBOR_GRAPH_H
+
+#include "densnet_model.h"
+#include "lmptype.h"
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+namespace LAMMPS_NS {
+class Atom;
+class NeighList;
+}    // namespace LAMMPS_NS
+
+namespace densnet {
+
+enum class GraphMode { Ghost, Shift };
+
+class NeighborGraph {
+ public:
+  // Build the graph from `list` (a full list; with ghost-atom lists in ghost mode).
+  // type_map[t] is the model type index of LAMMPS type t (1-based, entry 0 unused).
+  // Throws std::runtime_error when a ghost has no local owner in shift mode.
+  void build(const LAMMPS_NS::Atom *atom, const LAMMPS_NS::NeighList *list, GraphMode mode,
+             double cutoff, const std::vector<int64_t> &type_map);
+
+  // Views into this object's buffers; valid until the next build().
+  ModelInput input() const;
+
+  int64_t n_atoms() const { return n_atoms_; }
+  int64_t n_local() const { return n_local_; }
+  int64_t n_edges() const { return static_cast<int64_t>(edge_shift_.size() / 3); }
+
+ private:
+  int64_t n_atoms_ = 0, n_local_ = 0;
+  std::vector<double> positions_;     // [N*3]
+  std::vector<int64_t> types_;        // [N]
+  std::vector<int64_t> centres_, neighbours_;
+  std::vector<int64_t> edge_index_;   // [2*E]
+  std::vector<double> edge_shift_;    // [E*3]
+  std::unordered_map<LAMMPS_NS::tagint, int> owner_;    // shift mode: tag -> local index
+};
+
+}    // namespace densnet
+
+#endif

@@ -1,0 +1,239 @@
+#include "pair_densnet.h"
+
+#include "densnet_model.h"
+#include "neighbor_graph.h"
+
+#include "atom.h"
+#include "comm.h"
+#include "error.h"
+#include "force.h"
+#include "memory.h"
+#include "neigh_list.h"
+#include "neighbor.h"
+#include "update.h"
+#include "utils.h"
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+
+using namespace LAMMPS_NS;
+
+PairDensnet::PairDensnet(LAMMPS *lmp) :
+    Pair(lmp), graph_(std::make_unique<densnet::NeighborGraph>()),
+    out_(std::make_unique<densnet::ModelOutput>())
+{
+  single_enable = 0;
+  restartinfo = 0;
+  one_coeff = 1;
+  manybody_flag = 1;
+  // The model returns its own (edge-based) virial; f.r over ghosts would be wrong in shift mode.
+  no_virial_fdotr_compute = 1;
+  centroidstressflag = CENTROID_NOTAVAIL;
+}
+
+PairDensnet::~PairDensnet()
+{
+  if (allocated) {
+    memory->destroy(setflag);
+    memory->destroy(cutsq);
+  }
+}
+
+void PairDensnet::allocate()
+{
+  allocated = 1;
+  const int n = atom->ntypes;
+  memory->create(setflag, n + 1, n + 1, "pair:setflag");
+  memory->create(cutsq, n + 1, n + 1, "pair:cutsq");
+  for (int i = 0; i <= n; ++i)
+    for (int j = 0; j <= n; ++j) setflag[i][j] = 0;
+}
+
+/* pair_style densnet [device cpu|cuda] [mode auto|ghost|shift] [threads N] */
+void PairDensnet::settings(int narg, char **arg)
+{
+  device_ = "cpu";
+  mode_ = Mode::Auto;
+  threads_ = 1;
+  int iarg = 0;
+  while (iarg < narg) {
+    const std::string key = arg[iarg];
+    if (iarg + 1 >= narg)
+      error->all(FLERR, "pair_style densnet: keyword '{}' needs a value", key);
+    const std::string val = arg[iarg + 1];
+    if (key == "device") {
+      if (val != "cpu" && val != "cuda")
+        error->all(FLERR, "pair_style densnet: device must be cpu or cuda, not '{}'", val);
+      device_ = val;
+    } else if (key == "mode") {
+      if (val == "auto")
+        mode_ = Mode::Auto;
+      else if (val == "ghost")
+        mode_ = Mode::Ghost;
+      else if (val == "shift")
+        mode_ = Mode::Shift;
+      else
+        error->all(FLERR, "pair_style densnet: mode must be auto, ghost or shift, not '{}'", val);
+    } else if (key == "threads") {
+      threads_ = utils::inumeric(FLERR, val, false, lmp);
+      if (threads_ < 1) error->all(FLERR, "pair_style densnet: threads must be >= 1");
+    } else {
+      error->all(FLERR,
+                 "pair_style densnet: unknown keyword '{}' (expected device, mode or threads)", key);
+    }
+    iarg += 2;
+  }
+}
+
+/* pair_coeff * * model.pt El1 El2 ... (one element symbol per LAMMPS atom type) */
+void PairDensnet::coeff(int narg, char **arg)
+{
+  if (!allocated) allocate();
+  const int ntypes = atom->ntypes;
+  if (narg < 3)
+    error->all(FLERR, "pair_coeff for densnet: expected 'pair_coeff * * model.pt' followed by "
+                      "one element symbol per atom type");
+  if (strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
+    error->all(FLERR, "pair_coeff for densnet must start with '* *' (one model for all types)");
+  if (narg - 3 != ntypes)
+    error->all(FLERR,
+               "pair_coeff for densnet: got {} element symbol(s) after the model file but the "
+               "system has {} atom type(s); give one element symbol per atom type",
+               narg - 3, ntypes);
+  if (strcmp(update->unit_style, "metal") != 0)
+    error->all(FLERR, "pair densnet requires 'units metal' (eV, Angstrom, ps), but units are '{}'",
+               update->unit_style);
+
+  const std::string path = arg[2];
+  try {
+    model_ = std::make_unique<densnet::Model>(path, device_);
+  } catch (std::exception &e) {
+    model_.reset();
+    error->all(FLERR, "pair densnet: {}", e.what());
+  }
+  const auto &md = model_->metadata();
+
+  type_map_.assign(ntypes + 1, -1);
+  for (int t = 1; t <= ntypes; ++t) {
+    const std::string sym = arg[2 + t];
+    auto it = std::find(md.elements.begin(), md.elements.end(), sym);
+    if (it == md.elements.end()) {
+      const std::string known = utils::join_words(md.elements, " ");
+      model_.reset();
+      error->all(FLERR,
+                 "pair_coeff for densnet: element '{}' (atom type {}) is not in model '{}', "
+                 "which knows: {}",
+                 sym, t, path, known);
+    }
+    type_map_[t] = static_cast<int64_t>(it - md.elements.begin());
+  }
+  cutoff_ = md.cutoff;
+  receptive_field_ = md.receptive_field;
+  for (int i = 1; i <= ntypes; ++i)
+    for (int j = i; j <= ntypes; ++j) setflag[i][j] = 1;
+
+  if (comm->me == 0)
+    utils::logmesg(lmp,
+                   "densnet: model {} (elements {}, cutoff {} A, receptive field {}, {}, "
+                   "densnet {}, basis '{}', {})\n",
+                   path, utils::join_words(md.elements, " "), md.cutoff, md.receptive_field,
+                   md.dtype, md.densnet_version, md.basis, md.level_of_theory);
+}
+
+void PairDensnet::init_style()
+{
+  if (strcmp(update->unit_style, "metal") != 0)
+    error->all(FLERR, "pair densnet requires 'units metal' (eV, Angstrom, ps), but units are '{}'",
+               update->unit_style);
+  if (force->newton_pair == 0)
+    error->all(FLERR, "pair densnet requires 'newton on' for pair interactions (forces on ghost "
+                      "atoms are reverse-communicated), but newton pair is off");
+  if (atom->tag_enable == 0) error->all(FLERR, "pair densnet requires atom IDs");
+  if (!model_) error->all(FLERR, "pair densnet: pair_coeff * * model.pt ... was not given");
+
+  if (mode_ == Mode::Shift && comm->nprocs > 1)
+    error->all(FLERR,
+               "pair densnet mode shift needs a single MPI rank owning the whole box "
+               "({} ranks are running); use mode ghost or auto",
+               comm->nprocs);
+  use_shift_ = (mode_ == Mode::Shift) || (mode_ == Mode::Auto && comm->nprocs == 1);
+
+  int flags = NeighConst::REQ_FULL;
+  if (!use_shift_) flags |= NeighConst::REQ_GHOST;
+  neighbor->add_request(this, flags);
+
+  // Ghost mode: message passing over receptive_field layers needs ghosts that deep (+ skin, since
+  // atoms move up to skin/2 between reneighbourings). Undo an earlier bump of ours first.
+  if (cutghost_set_ > 0.0 && comm->cutghostuser == cutghost_set_) comm->cutghostuser = 0.0;
+  cutghost_set_ = 0.0;
+  if (!use_shift_) {
+    const double need = receptive_field_ * cutoff_ + neighbor->skin;
+    if (comm->cutghostuser < need) {
+      comm->cutghostuser = need;
+      cutghost_set_ = need;
+    }
+  }
+  densnet::Model::set_num_threads(threads_);
+  if (comm->me == 0)
+    utils::logmesg(lmp, "densnet: {} mode, {} torch thread(s) per rank, device {}\n",
+                   use_shift_ ? "shift" : "ghost", threads_, device_);
+}
+
+double PairDensnet::init_one(int i, int j)
+{
+  if (setflag[i][j] == 0 && setflag[j][i] == 0)
+    error->all(FLERR, "pair densnet: all pair coeffs are not set");
+  return cutoff_;
+}
+
+void PairDensnet::compute(int eflag, int vflag)
+{
+  ev_init(eflag, vflag);
+  if (vflag_atom)
+    error->all(FLERR, "pair densnet does not provide per-atom virials (compute stress/atom etc.)");
+
+  const auto mode = use_shift_ ? densnet::GraphMode::Shift : densnet::GraphMode::Ghost;
+  try {
+    graph_->build(atom, list, mode, cutoff_, type_map_);
+    model_->compute(graph_->input(), *out_);
+  } catch (std::exception &e) {
+    error->one(FLERR, "pair densnet: {}", e.what());
+  }
+
+  const int nlocal = atom->nlocal;
+  const int64_t n = graph_->n_atoms();
+  double **f = atom->f;
+  const auto &F = out_->forces;
+  for (int64_t k = 0; k < n; ++k) {
+    f[k][0] += F[3 * k + 0];
+    f[k][1] += F[3 * k + 1];
+    f[k][2] += F[3 * k + 2];
+  }
+  if (eflag_global) eng_vdwl += out_->energy;
+  if (eflag_atom)
+    for (int i = 0; i < nlocal; ++i) eatom[i] += out_->atom_energy[i];
+  if (vflag_global) {
+    const auto &W = out_->virial;    // row-major 3x3
+    virial[0] += W[0];
+    virial[1] += W[4];
+    virial[2] += W[8];
+    virial[3] += 0.5 * (W[1] + W[3]);
+    virial[4] += 0.5 * (W[2] + W[6]);
+    virial[5] += 0.5 * (W[5] + W[7]);
+  }
+
+  charges_.assign(out_->charges.begin(), out_->charges.begin() + nlocal);
+  dipoles_.assign(out_->dipoles.begin(), out_->dipoles.begin() + 3 * nlocal);
+  last_step_ = update->ntimestep;
+  evaluated_ = true;
+}
+
+double PairDensnet::memory_usage()
+{
+  double bytes = Pair::memory_usage();
+  bytes += 8.0 * (charges_.capacity() + dipoles_.capacity());
+  bytes += 8.0 * (out_->forces.capacity() + out_->atom_energy.capacity() +
+                  out_->charges.capacity() + out_->dipoles.capacity());
+  return bytes;
+}
