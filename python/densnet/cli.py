@@ -1,0 +1,140 @@
+"""The ``densnet`` command line: one subcommand per stage of the data flow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import DensnetError
+
+
+def _cmd_sample(a: argparse.Namespace) -> None:
+    from . import sample
+
+    frames = sample.run(a.input, a.output, a.temperature, a.frames, a.method, a.seed, a.trajectories,
+                        a.stride, a.equilibrate, a.timestep, progress=not a.quiet)
+    print(f"wrote {len(frames)} frames to {a.output}")
+
+
+def _cmd_label(a: argparse.Namespace) -> None:
+    from .label import Labeller, settings_from_args
+
+    out = Path(a.output)
+    extxyz = None
+    if out.suffix in (".extxyz", ".xyz"):
+        extxyz, out = out, out.with_suffix(".h5")
+        print(f"labelling into {out} (full dataset with densities); {extxyz} is written at the end",
+              file=sys.stderr)
+    settings = settings_from_args(a.xc, a.basis, a.auxbasis, a.density_basis, a.grid_level, a.conv_tol,
+                                  a.charge, a.chunk_size, a.split, a.split_seed, a.store_dm)
+    lab = Labeller(Path(a.input), out, settings)
+    summary = lab.run(workers=a.workers, threads=a.threads, progress=not a.quiet)
+    spf = summary["seconds_per_frame"]
+    print(f"frames: {summary['frames_total']} total, {summary['done_before']} done before, "
+          f"{summary['labelled_now']} labelled now, {summary['failed_now']} failed now; "
+          f"chunks {summary['chunks_complete']}/{summary['chunks_total']}; "
+          + (f"{spf:.2f} s per frame per worker, {summary['frames_per_hour']:.0f} frames/hour" if spf else ""))
+    if a.summary_json:
+        Path(a.summary_json).write_text(json.dumps(summary, indent=1))
+    if extxyz is not None and summary["chunks_complete"] == summary["chunks_total"]:
+        from .dataset import load_h5, write_extxyz
+
+        write_extxyz(load_h5(out, load_dm=False), extxyz)
+        print(f"wrote {extxyz}")
+
+
+def _cmd_convert(a: argparse.Namespace) -> None:
+    from .dataset import load, write_extxyz
+
+    ds = load(a.input, load_dm=False)
+    write_extxyz(ds, a.output)
+    print(f"wrote {len(ds.frames)} frames to {a.output}")
+
+
+def _cmd_info(a: argparse.Namespace) -> None:
+    from .dataset import SPLIT_NAMES, load, read_index
+
+    path = Path(a.input)
+    if path.suffix in (".h5", ".hdf5"):
+        info = read_index(path)
+        print(f"densnet dataset {path} (format {info['format_version']}, densnet {info['densnet_version']})")
+        print(f"  level of theory: {info['level_of_theory']}")
+        print(f"  density basis:   {info['settings']['level_of_theory']['density_basis']}")
+        print(f"  input frames:    {info['n_frames']}, complete chunks: {len(info['chunks'])}")
+    ds = load(path, load_dm=False)
+    counts = {n: len(ds.split(n)) for n in SPLIT_NAMES}
+    print(f"  labelled frames: {len(ds.frames)} ({', '.join(f'{k} {v}' for k, v in counts.items())}), "
+          f"failed: {len(ds.failed)}; elements: {' '.join(ds.elements)}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="densnet", description=__doc__)
+    p.add_argument("--version", action="version", version=f"densnet {__import__('densnet').__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("sample", help="thermal geometries with GFN2-xTB MD or normal modes")
+    s.add_argument("input", help="start structure(s), any ASE format (several frames: several starts)")
+    s.add_argument("-o", "--output", required=True, help="output extxyz")
+    s.add_argument("--temperature", type=float, required=True, help="K")
+    s.add_argument("--frames", type=int, required=True)
+    s.add_argument("--method", default="gfn2", choices=["gfn2", "normal-modes"])
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--trajectories", type=int, default=10, help="independent MD trajectories (gfn2)")
+    s.add_argument("--stride", type=float, default=50.0, help="fs between saved frames (gfn2)")
+    s.add_argument("--equilibrate", type=float, default=1000.0, help="fs of equilibration per trajectory")
+    s.add_argument("--timestep", type=float, default=0.5, help="fs")
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(func=_cmd_sample)
+
+    lab = sub.add_parser("label", help="PySCF DFT labels (energy, forces, dipole, density), resumable")
+    lab.add_argument("input", help="frames (extxyz or any ASE format)")
+    lab.add_argument("-o", "--output", required=True, help="data.h5 (or data.extxyz: also writes data.h5)")
+    lab.add_argument("--xc", default="pbe")
+    lab.add_argument("--basis", default="def2-svp", help="orbital basis")
+    lab.add_argument("--auxbasis", default="def2-universal-jfit", help="J-fitting basis of the SCF")
+    lab.add_argument("--density-basis", default="def2-universal-jfit",
+                     help="basis of the density-coefficient targets (PySCF name or 'even-tempered')")
+    lab.add_argument("--grid-level", type=int, default=3)
+    lab.add_argument("--conv-tol", type=float, default=1e-10, help="SCF energy convergence (Hartree)")
+    lab.add_argument("--charge", type=int, default=0)
+    lab.add_argument("--workers", type=int, default=1, help="parallel PySCF processes")
+    lab.add_argument("--threads", type=int, default=1, help="threads per worker")
+    lab.add_argument("--chunk-size", type=int, default=25, help="frames per chunk file")
+    lab.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test fractions (by trajectory)")
+    lab.add_argument("--split-seed", type=int, default=0)
+    lab.add_argument("--store-dm", default="float32", choices=["float32", "float64", "none"],
+                     help="store the AO density matrix (needed for exact-density errors)")
+    lab.add_argument("--summary-json", help="write the run summary here")
+    lab.add_argument("-q", "--quiet", action="store_true")
+    lab.set_defaults(func=_cmd_label)
+
+    c = sub.add_parser("convert", help="dataset -> extxyz (energy, forces, dipole readable by ASE)")
+    c.add_argument("input")
+    c.add_argument("-o", "--output", required=True)
+    c.set_defaults(func=_cmd_convert)
+
+    i = sub.add_parser("info", help="describe a dataset")
+    i.add_argument("input")
+    i.set_defaults(func=_cmd_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # PySCF/tblite threads are set per command
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except DensnetError as exc:
+        print(f"densnet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"densnet {args.command}: interrupted; re-run the same command to continue", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

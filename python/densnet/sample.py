@@ -1,0 +1,178 @@
+"""``densnet sample``: thermal geometries from a cheap method (GFN2-xTB MD or normal-mode sampling).
+
+Frames carry ``info['traj']`` (independent trajectory id, used to split data without correlated frames
+straddling splits), ``info['time_fs']`` and ``info['source']``. Every frame is checked to keep the bond
+graph of its starting structure (no fragments, no new bonds).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms, units
+
+from .errors import DensnetError
+
+
+def bond_graph(atoms: Atoms, scale: float = 1.2) -> set[tuple[int, int]]:
+    """Bonded pairs (i < j): distance below ``scale`` x sum of ASE's natural covalent radii."""
+    from ase.neighborlist import natural_cutoffs, neighbor_list
+
+    i, j = neighbor_list("ij", atoms, natural_cutoffs(atoms, mult=scale))
+    return {(int(a), int(b)) for a, b in zip(i, j, strict=True) if a < b}
+
+
+def same_bonds(ref: set[tuple[int, int]], atoms: Atoms) -> bool:
+    """True when no reference bond stretched beyond 1.5x radii and no new bond (< 1.0x radii) formed."""
+    loose = bond_graph(atoms, 1.5)
+    tight = bond_graph(atoms, 1.0)
+    return ref <= loose and tight <= ref
+
+
+def xtb_calculator():
+    try:
+        from tblite.ase import TBLite
+    except ImportError:
+        raise DensnetError("GFN2-xTB sampling needs tblite: pip install 'densnet[sample]'") from None
+    return TBLite(method="GFN2-xTB", verbosity=0)
+
+
+def sample_md(starts: list[Atoms], n_frames: int, temperature: float, n_traj: int, seed: int,
+              timestep_fs: float = 0.5, equilibrate_fs: float = 1000.0, stride_fs: float = 50.0,
+              friction_per_fs: float = 0.01, calc_factory=xtb_calculator, progress: bool = True) -> list[Atoms]:
+    """Langevin MD (``fixcm=False``) at ``temperature`` K from each start structure in turn.
+
+    ``n_traj`` independent trajectories (round-robin over ``starts``), each equilibrated for
+    ``equilibrate_fs`` and then sampled every ``stride_fs``. Reproducible for a given ``seed``.
+    """
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, ZeroRotation
+    from tqdm import tqdm
+
+    per_traj = [n_frames // n_traj + (1 if t < n_frames % n_traj else 0) for t in range(n_traj)]
+    out: list[Atoms] = []
+    stride = max(1, round(stride_fs / timestep_fs))
+    n_eq = round(equilibrate_fs / timestep_fs)
+    bar = tqdm(total=n_frames, desc="sample", unit="frame", disable=not progress, file=sys.stderr)
+    rejected = 0
+    for t in range(n_traj):
+        if per_traj[t] == 0:
+            continue
+        start = starts[t % len(starts)]
+        ref = bond_graph(start)
+        rng = np.random.default_rng([seed, t])
+        atoms = start.copy()
+        atoms.calc = calc_factory()
+        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+        ZeroRotation(atoms)
+        dyn = Langevin(atoms, timestep=timestep_fs * units.fs, temperature_K=temperature,
+                       friction=friction_per_fs / units.fs, fixcm=False, rng=rng)
+        dyn.run(n_eq)
+        got = 0
+        while got < per_traj[t]:
+            dyn.run(stride)
+            if not same_bonds(ref, atoms):
+                rejected += 1
+                if rejected > max(10, n_frames // 10):
+                    raise DensnetError(f"more than {rejected - 1} frames changed their bonds at {temperature} K; "
+                                       "lower the temperature or check the start structure")
+                atoms.set_positions(start.positions)  # restart this trajectory from its start structure
+                MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+                dyn.run(n_eq)
+                continue
+            frame = Atoms(numbers=atoms.numbers, positions=atoms.positions.copy())
+            frame.info.update(traj=f"md-T{temperature:g}-seed{seed}-{t}", time_fs=float(dyn.nsteps * timestep_fs), source="gfn2-md",
+                              temperature_K=float(temperature), start=t % len(starts))
+            out.append(frame)
+            got += 1
+            bar.update(1)
+    bar.close()
+    if rejected:
+        print(f"sample: {rejected} frames with changed bonds were discarded", file=sys.stderr)
+    return out
+
+
+def sample_normal_modes(starts: list[Atoms], n_frames: int, temperature: float, seed: int,
+                        calc_factory=xtb_calculator, progress: bool = True) -> list[Atoms]:
+    """Classical harmonic (normal-mode) sampling about the GFN2-xTB minimum of each start structure.
+
+    Each mode coordinate is drawn from its Boltzmann distribution at ``temperature``; frames are
+    independent, so each is its own group for splitting.
+    """
+    import tempfile
+
+    from ase.optimize import BFGS
+    from ase.vibrations import Vibrations
+
+    rng = np.random.default_rng(seed)
+    modes = []
+    for k, start in enumerate(starts):
+        atoms = start.copy()
+        atoms.calc = calc_factory()
+        BFGS(atoms, logfile=None).run(fmax=1e-3, steps=500)
+        with tempfile.TemporaryDirectory() as tmp:
+            vib = Vibrations(atoms, name=str(Path(tmp) / f"vib{k}"), delta=0.005)
+            vib.run()
+            energies = vib.get_energies()  # eV, complex for imaginary
+            vib_modes = np.array([vib.get_mode(i) for i in range(3 * len(atoms))])  # mass-weighted -> cartesian
+        modes.append((atoms, energies, vib_modes, bond_graph(atoms)))
+    out: list[Atoms] = []
+    kT = units.kB * temperature
+    attempts = 0
+    while len(out) < n_frames:
+        attempts += 1
+        if attempts > 20 * n_frames:
+            raise DensnetError("normal-mode sampling keeps breaking bonds; lower the temperature")
+        atoms, energies, vib_modes, ref = modes[len(out) % len(modes)]
+        disp = np.zeros_like(atoms.positions)
+        masses = atoms.get_masses()
+        n_rigid = 5 if _is_linear(atoms) else 6
+        order = np.argsort(np.abs(energies))
+        for k in order[n_rigid:]:  # skip translations and rotations (the lowest |e|)
+            e, mode = float(np.real(energies[k])), vib_modes[k]
+            if e < 50 * units.invcm:  # imaginary or very soft modes are not sampled harmonically
+                continue
+            u = mode * np.sqrt(masses)[:, None]  # unit mass-weighted eigenvector
+            u /= np.linalg.norm(u)
+            # V = 1/2 omega^2 Q^2 for the mass-weighted coordinate Q (sqrt(amu) A); <Q^2> = kT / omega^2
+            omega = e / (units._hbar / units._e * units.second)  # 1 / ASE time unit
+            sigma = np.sqrt(kT) / omega
+            disp += rng.normal(0.0, sigma) * u / np.sqrt(masses)[:, None]
+        frame = Atoms(numbers=atoms.numbers, positions=atoms.positions + disp)
+        if not same_bonds(ref, frame):
+            continue
+        frame.info.update(traj=f"nm-T{temperature:g}-seed{seed}-{len(out)}", source="normal-modes", temperature_K=float(temperature))
+        out.append(frame)
+    return out
+
+
+def _is_linear(atoms: Atoms) -> bool:
+    if len(atoms) < 3:
+        return True
+    x = atoms.positions - atoms.positions.mean(0)
+    return bool(np.linalg.svd(x, compute_uv=False)[1] < 1e-3)
+
+
+def run(input_path: str, output: str, temperature: float, n_frames: int, method: str, seed: int,
+        trajectories: int, stride_fs: float, equilibrate_fs: float, timestep_fs: float,
+        progress: bool = True) -> list[Atoms]:
+    import ase.io
+
+    from .label import read_frames
+
+    if temperature <= 0:
+        raise DensnetError(f"--temperature must be positive (got {temperature})")
+    if n_frames <= 0:
+        raise DensnetError(f"--frames must be positive (got {n_frames})")
+    starts = read_frames(input_path)
+    if method == "gfn2":
+        frames = sample_md(starts, n_frames, temperature, trajectories, seed, timestep_fs=timestep_fs,
+                           equilibrate_fs=equilibrate_fs, stride_fs=stride_fs, progress=progress)
+    elif method == "normal-modes":
+        frames = sample_normal_modes(starts, n_frames, temperature, seed, progress=progress)
+    else:
+        raise DensnetError(f"--method {method!r}: choose gfn2 or normal-modes")
+    ase.io.write(output, frames, format="extxyz")
+    return frames
