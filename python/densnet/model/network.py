@@ -1,0 +1,228 @@
+"""The densnet model: density network (SAD + Delta coefficients) followed by the energy network.
+
+``DensNet.forward(positions, types, edge_index, edge_shift)`` follows the deployment contract inputs and uses
+positions only through edge vectors r_ij = pos[j] - pos[i] + shift. TorchScript-compatible
+(``torch.jit.script(model)``). receptive_field = density layers + 1 (pair charge transfer reads neighbour
+features) + energy layers.
+"""
+
+from __future__ import annotations
+
+from typing import Dict  # noqa: UP035  (TorchScript needs typing.Dict)
+
+import numpy as np
+import torch
+from e3nn import o3
+from torch import nn
+
+from .. import keys as K
+from .density_head import DensityHead
+from .embedding import EdgeEmbedding, ElementEmbedding
+from .energy_head import CoefficientEmbedding, EnergyReadout
+from .interaction import Interaction, natural_irreps
+from .layout import BasisTables
+from .observables import BOHR, atomic_charges, atomic_dipoles
+
+#: Default hyper-parameters (small: trains on 2 CPU cores). Lengths in Angstrom.
+DEFAULT_MODEL: dict = {
+    "cutoff": 4.0,
+    "n_radial": 8,
+    "radial_hidden": 16,
+    "avg_num_neighbors": 8.0,
+    "density_layers": 2,
+    "density_scalars": 16,
+    "density_vectors": 8,
+    "density_lmax": 2,
+    "density_out_mul": 8,
+    "energy_layers": 2,
+    "energy_scalars": 16,
+    "energy_vectors": 8,
+    "energy_lmax": 2,
+    "readout_hidden": 16,
+}
+
+
+class DensNet(nn.Module):
+    """Density + energy network for the elements of ``element_irreps`` (model type order).
+
+    element_irreps: per element, the e3nn irreps of its density basis (``ElementBasis.irreps``); f_max: padded
+    coefficient width. Per-element tables (change of basis, SAD, integrals) and normalisation constants are
+    buffers, filled by :meth:`set_tables` / :meth:`set_normalisation` and saved in the state dict.
+    """
+
+    def __init__(self, element_irreps: list[str], f_max: int, config: dict | None = None,
+                 elements: list[str] | None = None, density_basis: dict | None = None) -> None:
+        super().__init__()
+        cfg = {**DEFAULT_MODEL, **(config or {})}
+        self.config = cfg
+        self.element_irreps = list(element_irreps)
+        self.elements: list[str] = list(elements) if elements else [f"T{k}" for k in range(len(element_irreps))]
+        self.density_basis: dict = dict(density_basis or {})  # {symbol: PySCF basis}, for density on points
+        n_types = len(element_irreps)
+        basis_lmax = max(ir.l for s in element_irreps for _, ir in o3.Irreps(s))
+        self.cutoff = float(cfg["cutoff"])
+        self.bohr = BOHR
+        self.receptive_field = int(cfg["density_layers"]) + 1 + int(cfg["energy_layers"])
+        nr, rh, avg = int(cfg["n_radial"]), int(cfg["radial_hidden"]), float(cfg["avg_num_neighbors"])
+
+        # density network
+        ds = int(cfg["density_scalars"])
+        self.density_edges = EdgeEmbedding(basis_lmax, self.cutoff, nr)
+        self.density_embedding = ElementEmbedding(n_types, ds)
+        layers = []
+        irreps = o3.Irreps(f"{ds}x0e")
+        for k in range(int(cfg["density_layers"])):
+            last = k == int(cfg["density_layers"]) - 1
+            out = (natural_irreps(ds, int(cfg["density_out_mul"]), basis_lmax) if last
+                   else natural_irreps(ds, int(cfg["density_vectors"]), int(cfg["density_lmax"])))
+            layers.append(Interaction(irreps, self.density_edges.irreps_sh, out, nr, rh, avg, gate=not last))
+            irreps = out
+        self.density_layers = nn.ModuleList(layers)
+        self.density_head = DensityHead(irreps, self.element_irreps, nr, rh)
+
+        # energy network
+        es = int(cfg["energy_scalars"])
+        e_irreps = natural_irreps(es, int(cfg["energy_vectors"]), int(cfg["energy_lmax"]))
+        self.energy_edges = EdgeEmbedding(int(cfg["energy_lmax"]), self.cutoff, nr)
+        self.coeff_embedding = CoefficientEmbedding(self.element_irreps, e_irreps)
+        self.energy_layers = nn.ModuleList([
+            Interaction(e_irreps, self.energy_edges.irreps_sh, e_irreps, nr, rh, avg, gate=True)
+            for _ in range(int(cfg["energy_layers"]))])
+        self.readout = EnergyReadout(es, int(cfg["readout_hidden"]))
+
+        dt = torch.get_default_dtype()
+        self.register_buffer("change", torch.eye(f_max, dtype=dt).repeat(n_types, 1, 1))
+        for name, shape in (("sad", (n_types, f_max)), ("n_int", (n_types, f_max)),
+                            ("d_int", (n_types, f_max, 3)), ("z", (n_types,)), ("energy_shift", (n_types,))):
+            self.register_buffer(name, torch.zeros(shape, dtype=dt))
+        self.register_buffer("coeff_scale", torch.ones(n_types, f_max, dtype=dt))
+        self.register_buffer("energy_scale", torch.ones((), dtype=dt))
+
+    # ------------------------------------------------------------------ set-up (Python only)
+    def set_tables(self, tables: BasisTables) -> None:
+        """Copy per-element basis tables (layout.build_tables) into the buffers."""
+        for name in ("change", "sad", "n_int", "d_int", "z"):
+            buf = getattr(self, name)
+            buf.copy_(torch.as_tensor(getattr(tables, name), dtype=buf.dtype))
+
+    def set_normalisation(self, coeff_scale: np.ndarray, energy_shift: np.ndarray, energy_scale: float) -> None:
+        """coeff_scale [T, F] (per-shell RMS of Delta targets), energy_shift [T] (eV/atom), energy_scale (eV)."""
+        self.coeff_scale.copy_(torch.as_tensor(coeff_scale, dtype=self.coeff_scale.dtype))
+        self.energy_shift.copy_(torch.as_tensor(energy_shift, dtype=self.energy_shift.dtype))
+        self.energy_scale.fill_(float(energy_scale))
+
+    @torch.jit.unused
+    def inputs(self, atoms) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(positions, types, edge_index, edge_shift) tensors of an ASE Atoms object in the model's dtype."""
+        from ..neighbors import neighbor_graph
+
+        dt, dev = self.sad.dtype, self.sad.device
+        symbols = atoms.get_chemical_symbols()
+        unknown = sorted(set(symbols) - set(self.elements))
+        if unknown:
+            from ..errors import DensnetError
+
+            raise DensnetError(f"elements {unknown} are not in the model (trained on {self.elements})")
+        types = torch.tensor([self.elements.index(s) for s in symbols], device=dev)
+        ei, shift = neighbor_graph(atoms.positions, self.cutoff, atoms.cell.array, atoms.pbc)
+        return (torch.tensor(atoms.positions, dtype=dt, device=dev), types, torch.tensor(ei, device=dev),
+                torch.tensor(shift, dtype=dt, device=dev))
+
+    @torch.jit.unused
+    def flat_coefficients(self, atoms) -> np.ndarray:
+        """Predicted density coefficients of ``atoms``, concatenated in PySCF order (as densnet.dataset stores)."""
+        from .observables import flat_coefficients
+
+        inp = self.inputs(atoms)
+        with torch.no_grad():
+            out = self.forward(inp[0], inp[1], inp[2], inp[3], False)
+        nf = [o3.Irreps(s).dim for s in self.element_irreps]
+        return flat_coefficients(out[K.COEFFS].double().cpu().numpy(), inp[1].cpu().numpy(), nf)
+
+    @torch.jit.unused
+    def density(self, atoms, points) -> np.ndarray:
+        """Predicted electron density (e/A^3) at ``points`` [P, 3] (A). Needs ``self.density_basis``."""
+        from .observables import density_on_points
+
+        return density_on_points(atoms.numbers, atoms.positions, self.density_basis,
+                                 self.flat_coefficients(atoms), points)
+
+    def density_parameters(self) -> list[nn.Parameter]:
+        mods = [self.density_edges, self.density_embedding, self.density_layers, self.density_head]
+        return [p for m in mods for p in m.parameters()]
+
+    def energy_parameters(self) -> list[nn.Parameter]:
+        mods = [self.energy_edges, self.coeff_embedding, self.energy_layers, self.readout]
+        return [p for m in mods for p in m.parameters()]
+
+    # ------------------------------------------------------------------ scriptable forward
+    def density_from_edges(self, types: torch.Tensor, edge_index: torch.Tensor,
+                           edge_vectors: torch.Tensor) -> Dict[str, torch.Tensor]:  # noqa: UP006
+        """Coefficients [N, F] (PySCF order), Delta [N, F], charge transfer [N], charges [N], atomic dipoles [N, 3]."""
+        sh, radial, env = self.density_edges(edge_vectors)
+        h = self.density_embedding(types)
+        for layer in self.density_layers:
+            h = layer(h, edge_index, sh, radial, env)
+        coeffs, delta, q = self.density_head(h, types, edge_index, radial, env, self.change, self.coeff_scale,
+                                             self.sad, self.n_int)
+        return {K.COEFFS: coeffs, K.DELTA_COEFFS: delta, K.CHARGE_TRANSFER: q,
+                K.CHARGES: atomic_charges(coeffs, types, self.z, self.n_int),
+                K.ATOMIC_DIPOLES: atomic_dipoles(coeffs, types, self.d_int, self.bohr)}
+
+    def energy_from_edges(self, delta: torch.Tensor, types: torch.Tensor, edge_index: torch.Tensor,
+                          edge_vectors: torch.Tensor) -> torch.Tensor:
+        """Per-atom energies [N] (eV) from Delta coefficients [N, F] and the geometry."""
+        sh, radial, env = self.energy_edges(edge_vectors)
+        h = self.coeff_embedding(delta, types, self.change, self.coeff_scale)
+        for layer in self.energy_layers:
+            h = layer(h, edge_index, sh, radial, env)
+        return self.readout(h, types, self.energy_scale, self.energy_shift)
+
+    def forward_edges(self, types: torch.Tensor, edge_index: torch.Tensor, edge_vectors: torch.Tensor,
+                      compute_energy: bool = True) -> Dict[str, torch.Tensor]:  # noqa: UP006
+        out = self.density_from_edges(types, edge_index, edge_vectors)
+        if compute_energy:
+            out[K.ATOM_ENERGY] = self.energy_from_edges(out[K.DELTA_COEFFS], types, edge_index, edge_vectors)
+        return out
+
+    def forward(self, positions: torch.Tensor, types: torch.Tensor, edge_index: torch.Tensor,
+                edge_shift: torch.Tensor, compute_energy: bool = True) -> Dict[str, torch.Tensor]:  # noqa: UP006
+        """Contract inputs (see keys.py) -> per-atom outputs: coeffs, charges, atomic_dipoles, atom_energy."""
+        vec = positions.index_select(0, edge_index[1]) - positions.index_select(0, edge_index[0]) + edge_shift
+        return self.forward_edges(types, edge_index, vec, compute_energy)
+
+
+def build_model(tables: BasisTables, config: dict | None = None, density_basis: dict | None = None) -> DensNet:
+    """A DensNet for ``tables.elements`` with basis tables filled in (normalisation left at identity)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # e3nn's Clebsch-Gordan buffers in full precision; cast later
+    try:
+        model = DensNet(tables.irreps, tables.max_functions, config, tables.elements, density_basis)
+    finally:
+        torch.set_default_dtype(old)
+    model.set_tables(tables)
+    return model
+
+
+def compute_properties(model: DensNet, positions: torch.Tensor, types: torch.Tensor, edge_index: torch.Tensor,
+                       edge_shift: torch.Tensor, batch: torch.Tensor, num_graphs: int, forces: bool = True,
+                       energy: bool = True, create_graph: bool = False) -> dict[str, torch.Tensor]:
+    """Batched evaluation: per-atom outputs plus energy [B], forces [N, 3], virial [B, 3, 3], dipole [B, 3]."""
+    from .observables import molecular_dipole
+
+    if forces:
+        positions = positions.detach().requires_grad_(True)
+    vec = positions.index_select(0, edge_index[1]) - positions.index_select(0, edge_index[0]) + edge_shift
+    out = model.forward_edges(types, edge_index, vec, compute_energy=energy or forces)
+    out = dict(out)
+    out[K.DIPOLE] = molecular_dipole(out[K.CHARGES], out[K.ATOMIC_DIPOLES], positions, batch, num_graphs)
+    if energy or forces:
+        e = torch.zeros(num_graphs, dtype=positions.dtype, device=positions.device)
+        out[K.ENERGY] = e.index_add(0, batch, out[K.ATOM_ENERGY])
+    if forces:
+        g_pos, g_vec = torch.autograd.grad(out[K.ENERGY].sum(), [positions, vec], create_graph=create_graph)
+        out[K.FORCES] = -g_pos
+        w = -(vec.unsqueeze(-1) * g_vec.unsqueeze(-2))  # [E, 3, 3]
+        eb = batch.index_select(0, edge_index[0])
+        out[K.VIRIAL] = torch.zeros(num_graphs, 3, 3, dtype=w.dtype, device=w.device).index_add(0, eb, w)
+    return out
