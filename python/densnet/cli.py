@@ -29,7 +29,7 @@ def _cmd_label(a: argparse.Namespace) -> None:
         print(f"labelling into {out} (full dataset with densities); {extxyz} is written at the end",
               file=sys.stderr)
     settings = settings_from_args(a.xc, a.basis, a.auxbasis, a.density_basis, a.grid_level, a.conv_tol,
-                                  a.charge, a.chunk_size, a.split, a.split_seed, a.store_dm)
+                                  a.charge, a.max_cycle, a.chunk_size, a.split, a.split_seed, a.store_dm)
     lab = Labeller(Path(a.input), out, settings)
     summary = lab.run(workers=a.workers, threads=a.threads, progress=not a.quiet)
     spf = summary["seconds_per_frame"]
@@ -70,6 +70,27 @@ def _cmd_info(a: argparse.Namespace) -> None:
           f"failed: {len(ds.failed)}; elements: {' '.join(ds.elements)}")
 
 
+def _cmd_train(a: argparse.Namespace) -> None:
+    from .train import train
+
+    path = train(a.config, resume=a.resume, progress=not a.quiet)
+    print(f"best model: {path}")
+
+
+def _cmd_evaluate(a: argparse.Namespace) -> None:
+    from .evaluate import run
+
+    run(a.model, a.data, split=a.split, json_path=a.json, dtype=a.dtype, max_frames=a.max_frames,
+        progress=not a.quiet)
+
+
+def _cmd_cube(a: argparse.Namespace) -> None:
+    from .evaluate import write_cube
+
+    write_cube(a.model, a.structure, a.output, spacing=a.spacing, margin=a.margin)
+    print(f"wrote {a.output}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="densnet", description=__doc__)
     p.add_argument("--version", action="version", version=f"densnet {__import__('densnet').__version__}")
@@ -100,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--grid-level", type=int, default=3)
     lab.add_argument("--conv-tol", type=float, default=1e-10, help="SCF energy convergence (Hartree)")
     lab.add_argument("--charge", type=int, default=0)
+    lab.add_argument("--max-cycle", type=int, default=100, help="SCF cycles per attempt before a retry")
     lab.add_argument("--workers", type=int, default=1, help="parallel PySCF processes")
     lab.add_argument("--threads", type=int, default=1, help="threads per worker")
     lab.add_argument("--chunk-size", type=int, default=25, help="frames per chunk file")
@@ -119,6 +141,30 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="describe a dataset")
     i.add_argument("input")
     i.set_defaults(func=_cmd_info)
+
+    t = sub.add_parser("train", help="train density + energy networks from a YAML config")
+    t.add_argument("config", help="YAML (see docs/model.md; only 'data' is required)")
+    t.add_argument("--resume", action="store_true", help="continue from <output>/last.ckpt")
+    t.add_argument("-q", "--quiet", action="store_true")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("evaluate", help="density, energy, force and dipole errors of a model on a dataset")
+    e.add_argument("model")
+    e.add_argument("data", help=".h5 from densnet label, or labelled extxyz (energy/forces/dipole only)")
+    e.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
+    e.add_argument("--json", help="write metrics here")
+    e.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    e.add_argument("--max-frames", type=int, help="evaluate at most this many frames")
+    e.add_argument("-q", "--quiet", action="store_true")
+    e.set_defaults(func=_cmd_evaluate)
+
+    cu = sub.add_parser("cube", help="predicted electron density on a grid as a Gaussian cube file")
+    cu.add_argument("model")
+    cu.add_argument("structure", help="any ASE-readable structure")
+    cu.add_argument("-o", "--output", required=True)
+    cu.add_argument("--spacing", type=float, default=0.2, help="grid spacing (A)")
+    cu.add_argument("--margin", type=float, default=3.0, help="box margin around the atoms (A)")
+    cu.set_defaults(func=_cmd_cube)
     return p
 
 

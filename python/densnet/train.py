@@ -1,0 +1,476 @@
+"""Training: stage 1 density (Coulomb-metric coefficient loss), stage 2 energy + forces with the density network
+frozen, optional stage 3 joint fine-tuning. YAML config validated against ``CONFIG_SCHEMA``; checkpoints are
+weights_only-safe dicts; ``resume`` continues exactly (RNG, optimizer, scheduler, EMA, epoch, stage).
+
+Density loss: L_rho = mean over molecules of (c - c*)^T J (c - c*) (Hartree), J = int2c2e of the density
+basis: twice the Coulomb self-energy of the error density, the metric the targets were fitted in. Only the
+train split trains; the val split drives LR schedule, early stopping and model selection; test is not read.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import keys as K
+from .errors import DensnetError
+
+STAGES = ("density", "energy", "joint")
+
+_STAGE_SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "epochs": {"type": "integer", "minimum": 0}, "lr": {"type": "number", "exclusiveMinimum": 0},
+        "density_weight": {"type": "number", "minimum": 0}, "energy_weight": {"type": "number", "minimum": 0},
+        "force_weight": {"type": "number", "minimum": 0}, "dipole_weight": {"type": "number", "minimum": 0},
+        "patience": {"type": "integer", "minimum": 1},
+    },
+}
+
+CONFIG_SCHEMA = {
+    "type": "object", "additionalProperties": False, "required": ["data"],
+    "properties": {
+        "data": {"type": "string", "description": "labelled dataset (.h5 from densnet label)"},
+        "output": {"type": "string", "description": "run directory"},
+        "seed": {"type": "integer"},
+        "batch_size": {"type": "integer", "minimum": 1},
+        "dtype": {"enum": ["float32", "float64"]},
+        "threads": {"type": "integer", "minimum": 1},
+        "ema_decay": {"type": "number", "minimum": 0, "maximum": 1},
+        "clip_grad": {"type": "number", "exclusiveMinimum": 0},
+        "lr_factor": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "lr_patience": {"type": "integer", "minimum": 1},
+        "max_train_frames": {"type": "integer", "minimum": 1},
+        "model": {"type": "object"},
+        "stages": {"type": "object", "additionalProperties": False,
+                   "properties": {s: _STAGE_SCHEMA for s in STAGES}},
+    },
+}
+
+DEFAULTS: dict = {
+    "output": "run", "seed": 0, "batch_size": 4, "dtype": "float32", "threads": 2, "ema_decay": 0.99,
+    "clip_grad": 10.0, "lr_factor": 0.5, "lr_patience": 10, "model": {},
+    "stages": {
+        "density": {"epochs": 100, "lr": 5e-3, "density_weight": 1.0, "dipole_weight": 0.0, "patience": 40},
+        "energy": {"epochs": 200, "lr": 5e-3, "energy_weight": 1.0, "force_weight": 10.0, "dipole_weight": 0.0,
+                   "patience": 60},
+        "joint": {"epochs": 0, "lr": 5e-4, "density_weight": 1.0, "energy_weight": 1.0, "force_weight": 10.0,
+                  "dipole_weight": 0.0, "patience": 40},
+    },
+}
+
+
+def load_config(path_or_dict) -> dict:
+    """Validate a YAML file (or dict) and fill in defaults; relative paths are taken from the YAML's folder."""
+    import jsonschema
+    import yaml
+
+    if isinstance(path_or_dict, dict):
+        raw, base = path_or_dict, Path.cwd()
+    else:
+        path = Path(path_or_dict)
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise DensnetError(f"cannot read config {path}: {exc}") from None
+        base = path.resolve().parent
+    try:
+        jsonschema.validate(raw, CONFIG_SCHEMA)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "<top>"
+        raise DensnetError(f"config error at {where}: {exc.message}") from None
+    cfg = copy.deepcopy(DEFAULTS)
+    for k, v in raw.items():
+        if k == "stages":
+            for s, sv in v.items():
+                cfg["stages"][s].update(sv)
+        else:
+            cfg[k] = v
+    for k in ("data", "output"):
+        p = Path(cfg[k])
+        cfg[k] = str(p if p.is_absolute() else base / p)
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+@dataclass
+class Sample:
+    """One frame as tensors (model dtype): see densnet.keys for names/shapes; j [n_flat, n_flat] Hartree."""
+
+    positions: torch.Tensor
+    types: torch.Tensor
+    edge_index: torch.Tensor
+    edge_shift: torch.Tensor
+    coeffs: torch.Tensor | None
+    energy: float | None
+    forces: torch.Tensor | None
+    dipole: torch.Tensor | None
+    j: torch.Tensor | None
+
+
+def make_samples(frames, elements: list[str], tables, cutoff: float, dtype: torch.dtype,
+                 density_basis: dict | None, with_j: bool = True) -> list[Sample]:
+    from ase.data import chemical_symbols
+
+    from .model.observables import density_mol, padded_coefficients
+    from .neighbors import neighbor_graph
+
+    out = []
+    for f in frames:
+        types = np.array([elements.index(chemical_symbols[int(z)]) for z in f.numbers])
+        ei, sh = neighbor_graph(f.positions, cutoff, f.cell, f.pbc)
+        coeffs = j = None
+        if f.coeffs is not None and tables is not None:
+            coeffs = torch.tensor(padded_coefficients(f.coeffs, types, tables.n_functions, tables.max_functions),
+                                  dtype=dtype)
+            if with_j:
+                j = torch.tensor(density_mol(f.numbers, f.positions, density_basis).intor("int2c2e"), dtype=dtype)
+        t = (lambda x: None if x is None else torch.tensor(np.asarray(x), dtype=dtype))  # noqa: E731
+        out.append(Sample(t(f.positions), torch.tensor(types), torch.tensor(ei), t(sh), coeffs,
+                          None if f.energy is None else float(f.energy), t(f.forces), t(f.dipole), j))
+    return out
+
+
+def collate(samples: list[Sample]) -> dict:
+    off = np.cumsum([0] + [len(s.types) for s in samples])
+    b = {K.POSITIONS: torch.cat([s.positions for s in samples]), K.TYPES: torch.cat([s.types for s in samples]),
+         K.EDGE_INDEX: torch.cat([s.edge_index + int(o) for s, o in zip(samples, off, strict=False)], 1),
+         K.EDGE_SHIFT: torch.cat([s.edge_shift for s in samples]),
+         K.BATCH: torch.cat([torch.full((len(s.types),), k) for k, s in enumerate(samples)]),
+         K.NUM_GRAPHS: len(samples), "n_atoms": torch.tensor([len(s.types) for s in samples]),
+         "samples": samples, "offsets": off}
+    return b
+
+
+def normalisation(samples: list[Sample], tables, atom_energies: dict[str, float], elements: list[str]):
+    """(coeff_scale [T, F], energy_shift [T] eV, energy_scale eV) from training samples only."""
+    t_n, f_max = len(elements), tables.max_functions
+    sq = np.zeros((t_n, f_max))
+    cnt = np.zeros(t_n)
+    for s in samples:
+        if s.coeffs is None:
+            continue
+        types = s.types.numpy()
+        d = s.coeffs.double().numpy() - tables.sad[types]
+        np.add.at(sq, types, d**2)
+        np.add.at(cnt, types, 1)
+    scale = np.ones((t_n, f_max))
+    for t in range(t_n):
+        for sid in range(tables.shell_id[t].max() + 1):
+            m = tables.shell_id[t] == sid
+            if cnt[t] > 0:
+                scale[t, m] = np.sqrt(sq[t, m].sum() / (cnt[t] * m.sum()))
+        valid = tables.shell_id[t] >= 0
+        floor = 1e-3 * scale[t, valid].max() if cnt[t] > 0 else 1.0
+        scale[t, valid] = np.maximum(scale[t, valid], floor)
+    base = np.array([atom_energies.get(e, 0.0) for e in elements])
+    rows = [np.bincount(s.types.numpy(), minlength=t_n) for s in samples if s.energy is not None]
+    shift, e_scale = base.copy(), 1.0
+    if rows:
+        a = np.array(rows, dtype=float)
+        y = np.array([s.energy for s in samples if s.energy is not None]) - a @ base
+        sol, *_ = np.linalg.lstsq(a, y, rcond=None)
+        shift = base + sol
+        f = [s.forces.double().numpy().ravel() for s in samples if s.forces is not None]
+        e_scale = float(np.sqrt(np.mean(np.concatenate(f) ** 2))) if f else float(np.std(y - a @ sol) + 1e-3)
+    return scale, shift, max(e_scale, 1e-3)
+
+
+# ---------------------------------------------------------------------------------------------- losses
+
+
+def coulomb_loss(pred: torch.Tensor, batch: dict, tables_nf: torch.Tensor) -> torch.Tensor:
+    """Mean over molecules of (c - c*)^T J (c - c*) (Hartree). pred [N, F] padded PySCF order."""
+    types = batch[K.TYPES]
+    mask = torch.arange(pred.shape[1]).unsqueeze(0) < tables_nf.index_select(0, types).unsqueeze(1)
+    off = batch["offsets"]
+    total = pred.new_zeros(())
+    for k, s in enumerate(batch["samples"]):
+        sl = slice(int(off[k]), int(off[k + 1]))
+        e = (pred[sl] - s.coeffs)[mask[sl]]
+        total = total + e @ (s.j @ e)
+    return total / len(batch["samples"])
+
+
+def batch_loss(model, batch: dict, w: dict, nf: torch.Tensor, stage: str, train: bool) -> tuple[torch.Tensor, dict]:
+    from .model.network import compute_properties
+
+    need_e = w.get("energy_weight", 0) > 0 or w.get("force_weight", 0) > 0
+    need_f = w.get("force_weight", 0) > 0
+    with torch.set_grad_enabled(train or need_f):
+        out = compute_properties(model, batch[K.POSITIONS], batch[K.TYPES], batch[K.EDGE_INDEX],
+                                 batch[K.EDGE_SHIFT], batch[K.BATCH], batch[K.NUM_GRAPHS], forces=need_f,
+                                 energy=need_e, create_graph=train and need_f)
+    samples = batch["samples"]
+    loss = torch.zeros((), dtype=batch[K.POSITIONS].dtype)
+    m: dict[str, float] = {}
+    if w.get("density_weight", 0) > 0 and samples[0].coeffs is not None:
+        lr = coulomb_loss(out[K.COEFFS], batch, nf)
+        loss = loss + w["density_weight"] * lr
+        m["rho_coulomb"] = lr.item()
+    if need_e:
+        e_ref = torch.tensor([s.energy for s in samples], dtype=loss.dtype)
+        de = (out[K.ENERGY] - e_ref) / batch["n_atoms"]
+        loss = loss + w["energy_weight"] * (de**2).mean()
+        m["e_mae_per_atom"] = de.abs().mean().item()
+    if need_f:
+        df = out[K.FORCES] - torch.cat([s.forces for s in samples])
+        loss = loss + w["force_weight"] * (df**2).mean()
+        m["f_mae"] = df.abs().mean().item()
+    if w.get("dipole_weight", 0) > 0 or samples[0].dipole is not None:
+        dmu = out[K.DIPOLE] - torch.stack([s.dipole for s in samples])
+        if w.get("dipole_weight", 0) > 0:
+            loss = loss + w["dipole_weight"] * (dmu**2).mean()
+        m["mu_mae"] = dmu.abs().mean().item()
+    m["loss"] = loss.item()
+    return loss, m
+
+
+# ---------------------------------------------------------------------------------------------- EMA
+
+
+class EMA:
+    """Exponential moving average of the trainable parameters (state_dict-able)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in model.named_parameters()}
+
+    def update(self, model: torch.nn.Module) -> None:
+        with torch.no_grad():
+            for k, v in model.named_parameters():
+                if v.requires_grad:
+                    self.shadow[k].mul_(self.decay).add_(v.detach(), alpha=1 - self.decay)
+
+    def reset(self, model: torch.nn.Module) -> None:
+        self.shadow = {k: v.detach().clone() for k, v in model.named_parameters()}
+
+    def swap(self, model: torch.nn.Module) -> None:
+        """Exchange model parameters and shadow (call twice to undo)."""
+        with torch.no_grad():
+            for k, v in model.named_parameters():
+                tmp = v.detach().clone()
+                v.copy_(self.shadow[k])
+                self.shadow[k] = tmp
+
+    def state_dict(self) -> dict:
+        return {"decay": self.decay, "shadow": self.shadow}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.decay = d["decay"]
+        self.shadow = {k: v.clone() for k, v in d["shadow"].items()}
+
+
+# ---------------------------------------------------------------------------------------------- trainer
+
+LOG_FIELDS = ["stage", "epoch", "lr", "train_loss", "val_loss", "val_rho_coulomb", "val_e_mae_per_atom",
+              "val_f_mae", "val_mu_mae", "seconds"]
+
+
+class Trainer:
+    """Runs the stages of ``cfg`` in ``cfg['output']``: last.ckpt (resume), model.ckpt (best), log.csv."""
+
+    def __init__(self, cfg: dict) -> None:
+        from .dataset import load
+        from .model import build_model, build_tables
+
+        self.cfg = cfg
+        torch.set_num_threads(int(cfg["threads"]))
+        self.out = Path(cfg["output"])
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.dtype = torch.float32 if cfg["dtype"] == "float32" else torch.float64
+        ds = load(cfg["data"])
+        if ds.density_basis is None:
+            raise DensnetError(f"{cfg['data']}: no density basis (train needs a dataset from densnet label)")
+        self.elements = ds.elements
+        self.tables = build_tables(self.elements, ds.density_basis, ds.sad_coeffs)
+        torch.manual_seed(int(cfg["seed"]))
+        self.model = build_model(self.tables, cfg["model"], ds.density_basis)
+        train_frames = ds.split("train")[: cfg.get("max_train_frames")]
+        if not train_frames or not ds.split("val"):
+            raise DensnetError(f"{cfg['data']}: needs frames in both the train and val splits")
+        mk = (lambda fr: make_samples(fr, self.elements, self.tables, self.model.cutoff, self.dtype,  # noqa: E731
+                                      ds.density_basis))
+        self.train_set, self.val_set = mk(train_frames), mk(ds.split("val"))
+        scale, shift, e_scale = normalisation(self.train_set, self.tables, ds.atom_energies, self.elements)
+        self.model.set_normalisation(scale, shift, e_scale)
+        self.model = self.model.to(self.dtype)
+        self.nf = torch.tensor(self.tables.n_functions)
+        self.gen = torch.Generator().manual_seed(int(cfg["seed"]))
+        self.stage_idx, self.epoch, self.csv_rows = 0, 0, 0
+        self._start_stage()
+
+    # ---------------------------------------------------------------- stage set-up
+    def _stage_params(self, stage: str) -> list[torch.nn.Parameter]:
+        dens, en = self.model.density_parameters(), self.model.energy_parameters()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        params = {"density": dens, "energy": en, "joint": dens + en}[stage]
+        for p in params:
+            p.requires_grad_(True)
+        return params
+
+    def _start_stage(self) -> None:
+        stage = self.stage
+        sc = self.cfg["stages"].get(stage, {}) if stage else {}
+        if stage is None:
+            return
+        self.params = self._stage_params(stage)
+        self.opt = torch.optim.Adam(self.params, lr=float(sc["lr"]))
+        self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(self.opt, factor=float(self.cfg["lr_factor"]),
+                                                                patience=int(self.cfg["lr_patience"]))
+        self.ema = EMA(self.model, float(self.cfg["ema_decay"]))
+        self.best_val, self.bad_epochs = float("inf"), 0
+        self.best_state = copy.deepcopy(self.model.state_dict())
+
+    @property
+    def stage(self) -> str | None:
+        active = [s for s in STAGES if self.cfg["stages"][s]["epochs"] > 0]
+        return active[self.stage_idx] if self.stage_idx < len(active) else None
+
+    def weights(self, stage: str) -> dict:
+        sc = self.cfg["stages"][stage]
+        w = {k: float(sc.get(k, 0.0)) for k in ("density_weight", "energy_weight", "force_weight", "dipole_weight")}
+        if stage == "density":
+            w["energy_weight"] = w["force_weight"] = 0.0
+        if stage == "energy":
+            w["density_weight"] = 0.0
+        return w
+
+    # ---------------------------------------------------------------- epochs
+    def _epoch(self, stage: str) -> float:
+        self.model.train()
+        w = self.weights(stage)
+        perm = torch.randperm(len(self.train_set), generator=self.gen).tolist()
+        bs = int(self.cfg["batch_size"])
+        total, n = 0.0, 0
+        for s in range(0, len(perm), bs):
+            batch = collate([self.train_set[i] for i in perm[s : s + bs]])
+            loss, _ = batch_loss(self.model, batch, w, self.nf, stage, train=True)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.params, float(self.cfg["clip_grad"]))
+            self.opt.step()
+            self.ema.update(self.model)
+            total += loss.item() * batch[K.NUM_GRAPHS]
+            n += batch[K.NUM_GRAPHS]
+        return total / max(n, 1)
+
+    def validate(self, stage: str) -> dict:
+        self.model.eval()
+        w = self.weights(stage)
+        sums: dict[str, float] = {}
+        n = 0
+        bs = int(self.cfg["batch_size"])
+        for s in range(0, len(self.val_set), bs):
+            batch = collate(self.val_set[s : s + bs])
+            _, m = batch_loss(self.model, batch, w, self.nf, stage, train=False)
+            for k, v in m.items():
+                sums[k] = sums.get(k, 0.0) + v * batch[K.NUM_GRAPHS]
+            n += batch[K.NUM_GRAPHS]
+        return {k: v / n for k, v in sums.items()}
+
+    def run(self, progress: bool = True) -> Path:
+        from tqdm import tqdm
+
+        log = self.out / "log.csv"
+        if self.csv_rows == 0 or not log.exists():
+            with log.open("w", newline="") as fh:
+                csv.writer(fh).writerow(LOG_FIELDS)
+        while self.stage is not None:
+            stage = self.stage
+            sc = self.cfg["stages"][stage]
+            bar = tqdm(total=int(sc["epochs"]), initial=self.epoch, desc=f"{stage}", disable=not progress)
+            while self.epoch < int(sc["epochs"]) and self.bad_epochs < int(sc["patience"]):
+                t0 = time.perf_counter()
+                train_loss = self._epoch(stage)
+                self.ema.swap(self.model)
+                val = self.validate(stage)
+                if val["loss"] < self.best_val:
+                    self.best_val, self.bad_epochs = val["loss"], 0
+                    self.best_state = copy.deepcopy(self.model.state_dict())
+                    self._save_best()
+                else:
+                    self.bad_epochs += 1
+                self.ema.swap(self.model)
+                self.sched.step(val["loss"])
+                self.epoch += 1
+                row = [stage, self.epoch, self.opt.param_groups[0]["lr"], train_loss, val["loss"]] + [
+                    val.get(k, "") for k in ("rho_coulomb", "e_mae_per_atom", "f_mae", "mu_mae")] + [
+                    round(time.perf_counter() - t0, 3)]
+                with log.open("a", newline="") as fh:
+                    csv.writer(fh).writerow(row)
+                self.csv_rows += 1
+                self.save_checkpoint()
+                bar.update(1)
+                bar.set_postfix(train=f"{train_loss:.3g}", val=f"{val['loss']:.3g}")
+            bar.close()
+            self.model.load_state_dict(self.best_state)
+            self.stage_idx += 1
+            self.epoch = 0
+            self._start_stage()
+            self.save_checkpoint()
+        return self.out / "model.ckpt"
+
+    # ---------------------------------------------------------------- checkpoints
+    def _save_best(self) -> None:
+        from . import io_model
+
+        io_model.save(self.out / "model.ckpt", self.model, {"train_config": json.dumps(self.cfg),
+                                                           "best_val": {"stage": self.stage, "loss": self.best_val}})
+
+    def save_checkpoint(self) -> None:
+        from . import io_model
+
+        st = None
+        if self.stage is not None:
+            st = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+                  "ema": self.ema.state_dict(), "best_state": self.best_state}
+        io_model.save(self.out / "last.ckpt", self.model, {
+            "train_config": json.dumps(self.cfg), "stage_idx": self.stage_idx, "epoch": self.epoch,
+            "best_val": self.best_val, "bad_epochs": self.bad_epochs, "csv_rows": self.csv_rows,
+            "generator": self.gen.get_state(), "torch_rng": torch.get_rng_state(), "stage_state": st})
+
+    def restore(self, path: Path) -> None:
+        """Continue from ``last.ckpt`` exactly where it stopped."""
+        from . import io_model
+
+        d = io_model.read(path)
+        self.model.load_state_dict(d["model_state"])
+        self.stage_idx, self.epoch = int(d["stage_idx"]), int(d["epoch"])
+        self._start_stage()
+        self.best_val, self.bad_epochs = float(d["best_val"]), int(d["bad_epochs"])
+        self.gen.set_state(d["generator"])
+        torch.set_rng_state(d["torch_rng"])
+        st = d["stage_state"]
+        if st is not None:
+            self.opt.load_state_dict(st["optimizer"])
+            self.sched.load_state_dict(st["scheduler"])
+            self.ema.load_state_dict(st["ema"])
+            self.best_state = st["best_state"]
+        self.csv_rows = int(d["csv_rows"])
+        log = self.out / "log.csv"
+        if log.exists():
+            lines = log.read_text().splitlines(keepends=True)[: self.csv_rows + 1]
+            log.write_text("".join(lines))
+
+
+def train(config, resume: bool = False, progress: bool = True) -> Path:
+    """Train from a YAML path or dict; returns the path of the best model file."""
+    cfg = load_config(config)
+    trainer = Trainer(cfg)
+    last = Path(cfg["output"]) / "last.ckpt"
+    if resume:
+        if not last.exists():
+            raise DensnetError(f"--resume: no checkpoint {last}")
+        trainer.restore(last)
+    return trainer.run(progress)
