@@ -38,6 +38,7 @@ class LevelOfTheory:
     grid_level: int = 3
     conv_tol: float = 1e-10
     charge: int = 0
+    max_cycle: int = 100  # SCF cycles per attempt (the damped retry gets 3x, Newton 1x)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -60,7 +61,7 @@ def _rks(mol, lot: LevelOfTheory):
     mf = dft.RKS(mol, xc=lot.xc).density_fit(auxbasis=lot.auxbasis)
     mf.grids.level = lot.grid_level
     mf.conv_tol = lot.conv_tol
-    mf.max_cycle = 100
+    mf.max_cycle = lot.max_cycle
     mf.verbose = 0
     return mf
 
@@ -81,7 +82,7 @@ def run_scf(mol, lot: LevelOfTheory, dm0: np.ndarray | None = None):
     mf.level_shift = 0.3
     mf.damp = 0.5
     mf.diis_start_cycle = 8
-    mf.max_cycle = 300
+    mf.max_cycle = 3 * lot.max_cycle
     mf.kernel(dm0=None)
     if mf.converged:
         # polish without level shift so the energy is the true stationary point
@@ -90,7 +91,7 @@ def run_scf(mol, lot: LevelOfTheory, dm0: np.ndarray | None = None):
         if mf2.converged:
             return mf2, 1
     mf = _rks(mol, lot).newton()
-    mf.max_cycle = 100
+    mf.max_cycle = lot.max_cycle
     mf.kernel(dm0=dm_last)
     if mf.converged:
         return mf, 2

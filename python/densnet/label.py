@@ -231,8 +231,10 @@ class Labeller:
     def chunk_name(self, k: int) -> str:
         return f"chunk-{k:05d}.h5"
 
-    def run(self, workers: int = 1, threads: int = 1, progress: bool = True, stream=sys.stderr) -> dict:
+    def run(self, workers: int = 1, threads: int = 1, progress: bool = True, stream=None) -> dict:
         from tqdm import tqdm
+
+        stream = stream or sys.stderr
 
         self._check_existing()
         (self.store / "pending").mkdir(parents=True, exist_ok=True)
@@ -350,7 +352,7 @@ def _dict_diff(old, new, prefix="") -> str:
 
 
 def settings_from_args(xc: str, basis: str, auxbasis: str, density_basis: str, grid_level: int,
-                       conv_tol: float, charge: int, chunk_size: int, split: str, split_seed: int,
+                       conv_tol: float, charge: int, max_cycle: int, chunk_size: int, split: str, split_seed: int,
                        store_dm: str) -> LabelSettings:
     try:
         fr = tuple(float(x) for x in split.split(","))
@@ -358,7 +360,7 @@ def settings_from_args(xc: str, basis: str, auxbasis: str, density_basis: str, g
     except (ValueError, AssertionError):
         raise DensnetError(f"--split {split!r}: give three fractions train,val,test summing to 1") from None
     lot = LevelOfTheory(xc=xc, basis=basis, auxbasis=auxbasis, density_basis=density_basis,
-                        grid_level=grid_level, conv_tol=conv_tol, charge=charge)
+                        grid_level=grid_level, conv_tol=conv_tol, charge=charge, max_cycle=max_cycle)
     return LabelSettings(level_of_theory=lot, chunk_size=chunk_size, split_fractions=fr,  # type: ignore[arg-type]
                          split_seed=split_seed, dm_dtype=None if store_dm == "none" else store_dm)
 

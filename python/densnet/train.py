@@ -379,9 +379,11 @@ class Trainer:
             n += batch[K.NUM_GRAPHS]
         return {k: v / n for k, v in sums.items()}
 
-    def run(self, progress: bool = True) -> Path:
+    def run(self, progress: bool = True, stop_after: int | None = None) -> Path:
+        """Run all remaining epochs (``stop_after``: return after that many epochs, as if killed)."""
         from tqdm import tqdm
 
+        done = 0
         log = self.out / "log.csv"
         if self.csv_rows == 0 or not log.exists():
             with log.open("w", newline="") as fh:
@@ -391,6 +393,10 @@ class Trainer:
             sc = self.cfg["stages"][stage]
             bar = tqdm(total=int(sc["epochs"]), initial=self.epoch, desc=f"{stage}", disable=not progress)
             while self.epoch < int(sc["epochs"]) and self.bad_epochs < int(sc["patience"]):
+                if stop_after is not None and done >= stop_after:
+                    bar.close()
+                    return self.out / "model.ckpt"
+                done += 1
                 t0 = time.perf_counter()
                 train_loss = self._epoch(stage)
                 self.ema.swap(self.model)

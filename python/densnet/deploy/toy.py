@@ -5,7 +5,8 @@ physically, but it has the structure of the real model: message passing over edg
 cosine cutoff, per-atom energies from invariant features, charges from antisymmetric pair charge
 transfer (total charge conserved exactly), atomic dipoles along edge vectors, forces and virial from
 ``torch.autograd.grad`` with respect to the edge vectors. A switched Morse pair term keeps the toy
-molecules bound, so short MD runs stay physical enough to check energy conservation.
+molecules bound (H-H pairs only repel; bonds beyond an atom's valence cost energy), so short MD runs
+stay physical enough to check energy conservation.
 
 Receptive field: ``n_layers`` message-passing layers, plus one for the pair charge transfer that reads
 neighbour features (energies depend on charges) = ``n_layers + 1``.
@@ -22,6 +23,8 @@ from .metadata import ModelMetadata, save_model
 
 # Covalent radii (Angstrom) for the switched Morse "bonds" of the toy model; unknown elements: 0.75.
 _COVALENT_RADIUS = {"H": 0.31, "C": 0.76, "N": 0.71, "O": 0.66, "F": 0.57, "S": 1.05, "Cl": 1.02}
+# Valences: a smooth bond count above the valence costs energy, so atoms do not collect extra bonds.
+_VALENCE = {"H": 1, "C": 4, "N": 3, "O": 2, "F": 1, "S": 2, "Cl": 1}
 
 
 def _cosine_cutoff(r: torch.Tensor, rc: float) -> torch.Tensor:
@@ -67,17 +70,28 @@ class ToyModel(nn.Module):
         self.filter_w = rand(n_layers, nr, nf, scale=0.5 / math.sqrt(nr))
         self.mix_w = rand(n_layers, nf, nf, scale=0.5 / math.sqrt(nf))
         self.energy_w1 = rand(nf, nf, scale=1.0 / math.sqrt(nf))
-        self.energy_w2 = rand(nf, scale=0.05 / math.sqrt(nf))
-        self.charge_u = rand(nf, scale=0.3 / math.sqrt(nf))
+        self.energy_w2 = rand(nf, scale=1.0 / math.sqrt(nf))
+        self.charge_u = rand(nf, scale=1.0 / math.sqrt(nf))
         self.charge_radial = rand(nr, scale=1.0 / math.sqrt(nr))
-        self.dipole_u = rand(nf, scale=0.05 / math.sqrt(nf))
+        self.dipole_u = rand(nf, scale=1.0 / math.sqrt(nf))
         self.dipole_radial = rand(nr, scale=1.0 / math.sqrt(nr))
+        # Output scales: the learned-looking parts stay bounded (tanh), so MD cannot run away.
+        self.energy_scale = 0.2  # eV
+        self.charge_scale = 0.2  # e
+        self.dipole_scale = 0.05  # e
         self.charge_energy = 0.5  # eV / e^2
         # Switched Morse pair term: depth (eV), width (1/A), r0 = sum of covalent radii (A).
+        # No H-H well (H atoms of one molecule would otherwise fuse): H-H pairs only repel.
         radii = torch.tensor([_COVALENT_RADIUS.get(e, 0.75) for e in elements], dtype=dtype)
+        is_h = torch.tensor([e == "H" for e in elements])
         self.register_buffer("bond_r0", radii[:, None] + radii[None, :])
+        self.register_buffer("bond_well", (~(is_h[:, None] & is_h[None, :])).to(dtype))
+        self.register_buffer(
+            "valence", torch.tensor([float(_VALENCE.get(e, 4)) for e in elements], dtype=dtype)
+        )
+        self.valence_penalty = 3.0  # eV per (excess bond)^2
         self.bond_depth = 2.0
-        self.bond_alpha = 2.0
+        self.bond_alpha = 2.5
 
     def forward(
         self,
@@ -103,20 +117,29 @@ class ToyModel(nn.Module):
             h = h + torch.nn.functional.silu(agg @ self.mix_w[layer])
 
         # Pair charge transfer t_ij = g(r_ij) (s_i - s_j) = -t_ji: sum_i q_i = 0 exactly.
-        s = h @ self.charge_u
-        t = (rbf @ self.charge_radial) * (s.index_select(0, i) - s.index_select(0, j))
+        s = torch.tanh(h @ self.charge_u)
+        t = self.charge_scale * (rbf @ self.charge_radial) * (s.index_select(0, i) - s.index_select(0, j))
         charges = torch.zeros_like(s).index_add(0, i, t)
         # Atomic dipoles: p_i = sum_j c_ij r_ij with a scalar c_ij.
-        d = h @ self.dipole_u
-        c = (rbf @ self.dipole_radial) * (d.index_select(0, i) + d.index_select(0, j))
+        d = torch.tanh(h @ self.dipole_u)
+        c = self.dipole_scale * (rbf @ self.dipole_radial) * (d.index_select(0, i) + d.index_select(0, j))
         dipoles = torch.zeros_like(positions).index_add(0, i, c[:, None] * vec)
 
         # Switched Morse bonds, half of each pair energy on each of its two directed edges.
-        r0 = self.bond_r0[types.index_select(0, i), types.index_select(0, j)]
-        morse = self.bond_depth * ((1.0 - torch.exp(-self.bond_alpha * (r - r0))) ** 2 - 1.0)
-        pair = 0.5 * morse * _smooth_step_down(r, 1.25 * r0, 1.6 * r0)
-        atom_energy = torch.nn.functional.silu(h @ self.energy_w1) @ self.energy_w2
+        ti = types.index_select(0, i)
+        tj = types.index_select(0, j)
+        r0 = self.bond_r0[ti, tj]
+        x = torch.exp(-self.bond_alpha * (r - r0))
+        morse = self.bond_depth * (x * x - 2.0 * self.bond_well[ti, tj] * x)
+        bonded = _smooth_step_down(r, 1.2 * r0, 1.45 * r0)
+        pair = 0.5 * morse * bonded
+        n_bonds = torch.zeros_like(s).index_add(0, i, bonded * self.bond_well[ti, tj])
+        excess = torch.relu(n_bonds - self.valence.index_select(0, types))
+        atom_energy = self.energy_scale * torch.tanh(
+            torch.nn.functional.silu(h @ self.energy_w1) @ self.energy_w2
+        )
         atom_energy = atom_energy + self.charge_energy * charges * charges
+        atom_energy = atom_energy + self.valence_penalty * excess * excess
         atom_energy = atom_energy.index_add(0, i, pair)
 
         nl = int(n_local.item())

@@ -1,0 +1,188 @@
+"""densnet label: chunked storage, resume after kill -9, splits, bad input, extxyz round trip."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import molecule
+
+from conftest import jitter
+from densnet.cli import main
+from densnet.dataset import load, load_h5, read_index, write_extxyz
+
+DENSNET = [sys.executable, "-m", "densnet.cli"]
+
+
+def test_dataset_contents(water_dataset, water_frames):
+    path, ds = water_dataset
+    assert len(ds.frames) == len(water_frames)
+    info = read_index(path)
+    assert info["settings"]["level_of_theory"]["xc"] == "pbe"
+    for f, a in zip(ds.frames, water_frames, strict=True):
+        np.testing.assert_allclose(f.positions, a.positions, atol=1e-7)  # extxyz precision
+        assert f.dm.shape == (24, 24)  # def2-SVP water
+        assert f.coeffs.shape == (49 + 2 * 11,)
+    assert set(ds.sad_coeffs) == {"H", "O"} and set(ds.atom_energies) == {"H", "O"}
+    # each trajectory id maps to one split only, and all three splits are populated
+    assert sorted({f.split for f in ds.frames}) == [0, 1, 2]
+
+
+def test_splits_never_straddle_trajectories(tmp_path):
+    from densnet.dataset import assign_splits, frame_groups
+
+    frames = []
+    for t in range(30):
+        for _ in range(7):
+            a = Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]])
+            a.info["traj"] = f"T{t}"
+            frames.append(a)
+    groups = frame_groups(frames)
+    split = assign_splits(groups, (0.8, 0.1, 0.1), seed=3)
+    for g in np.unique(groups):
+        assert len(set(split[groups == g].tolist())) == 1
+    frac = np.bincount(split, minlength=3) / len(split)
+    assert abs(frac[2] - 0.1) < 0.05 and abs(frac[1] - 0.1) < 0.05
+
+
+def _label_cmd(frames: Path, out: Path, *extra: str) -> list[str]:
+    return [*DENSNET, "label", str(frames), "-o", str(out), "--chunk-size", "2", "-q", *extra]
+
+
+def test_resume_after_kill_gives_same_labels(tmp_path):
+    frames = jitter(molecule("H2O"), 5, seed=1) + jitter(molecule("CH4"), 3, seed=2)
+    ase.io.write(tmp_path / "f.extxyz", frames)
+    # uninterrupted reference
+    subprocess.run(_label_cmd(tmp_path / "f.extxyz", tmp_path / "ref.h5"), check=True, capture_output=True)
+    # interrupted run: kill -9 as soon as the first chunk is complete
+    out = tmp_path / "run.h5"
+    proc = subprocess.Popen(_label_cmd(tmp_path / "f.extxyz", out), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    chunk0 = Path(str(out) + ".d") / "chunk-00000.h5"
+    deadline = time.time() + 120
+    while not chunk0.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert chunk0.exists(), "the run should have completed a chunk before being killed"
+    partial = load_h5(out)  # the file is readable after the kill
+    assert 0 < len(partial.frames) < len(frames)
+    digest = hashlib.sha256(chunk0.read_bytes()).hexdigest()
+    # resume
+    res = subprocess.run(_label_cmd(tmp_path / "f.extxyz", out), check=True, capture_output=True, text=True)
+    assert "done before" in res.stdout
+    assert hashlib.sha256(chunk0.read_bytes()).hexdigest() == digest, "complete chunks are never rewritten"
+    a, b = load_h5(tmp_path / "ref.h5"), load_h5(out)
+    assert [f.index for f in a.frames] == [f.index for f in b.frames] == list(range(len(frames)))
+    for fa, fb in zip(a.frames, b.frames, strict=True):
+        assert abs(fa.energy - fb.energy) < 1e-6  # conv_tol 1e-10 Ha = 3e-9 eV; different initial guesses
+        np.testing.assert_allclose(fa.forces, fb.forces, atol=1e-4)
+        np.testing.assert_allclose(fa.dipole, fb.dipole, atol=1e-4)
+        np.testing.assert_allclose(fa.coeffs, fb.coeffs, atol=1e-4)
+        assert fa.split == fb.split
+    assert not list((Path(str(out) + ".d") / "pending").iterdir())
+
+
+def test_parallel_workers_match_serial(tmp_path, water_dataset):
+    """--workers 2 produces the same labels as the serial run."""
+    path, serial = water_dataset
+    frames = ase.io.read(path.parent / "frames.extxyz", ":")
+    ase.io.write(tmp_path / "f.extxyz", frames)
+    assert main(["label", str(tmp_path / "f.extxyz"), "-o", str(tmp_path / "p.h5"), "--workers", "2", "-q",
+                 "--chunk-size", "2", "--split", "0.5,0.25,0.25", "--store-dm", "float64"]) == 0
+    par = load_h5(tmp_path / "p.h5")
+    for fa, fb in zip(serial.frames, par.frames, strict=True):
+        assert abs(fa.energy - fb.energy) < 1e-6
+        np.testing.assert_allclose(fa.forces, fb.forces, atol=1e-4)
+
+
+def test_unconverged_scf_is_reported_and_left_out(tmp_path, capsys):
+    ase.io.write(tmp_path / "f.extxyz", jitter(molecule("H2"), 2))
+    # one SCF cycle per attempt: neither DIIS, the damped level-shifted retry nor Newton can converge
+    rc = main(["label", str(tmp_path / "f.extxyz"), "-o", str(tmp_path / "d.h5"), "--max-cycle", "1", "-q"])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "not converged" in err and "left out" in err
+    ds = load_h5(tmp_path / "d.h5")
+    assert len(ds.frames) == 0 and sorted(ds.failed) == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "atoms, message",
+    [
+        (Atoms("XeH2", positions=[[0, 0, 0], [1.7, 0, 0], [-1.7, 0, 0]]), "unsupported element"),
+        (Atoms("CH3", positions=[[0, 0, 0], [1.09, 0, 0], [-0.5, 0.94, 0], [-0.5, -0.94, 0]][:1]
+               + [[1.09, 0, 0], [-0.5, 0.94, 0], [-0.5, -0.94, 0]]), "even count"),
+        (Atoms("H2O", positions=[[0, 0, 0], [0.3, 0, 0], [-0.2, 0.9, 0]]), "closer than 0.5 A"),
+    ],
+)
+def test_bad_frames_give_clear_errors(tmp_path, capsys, atoms, message):
+    ase.io.write(tmp_path / "f.extxyz", atoms)
+    assert main(["label", str(tmp_path / "f.extxyz"), "-o", str(tmp_path / "d.h5"), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "d.h5").exists()
+
+
+def test_unreadable_and_missing_input(tmp_path, capsys):
+    (tmp_path / "junk.xyz").write_text("this is not\na structure file\n")
+    assert main(["label", str(tmp_path / "junk.xyz"), "-o", str(tmp_path / "d.h5")]) == 2
+    assert "unreadable structure file" in capsys.readouterr().err
+    assert main(["label", str(tmp_path / "missing.xyz"), "-o", str(tmp_path / "d.h5")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_existing_output_with_other_settings_is_refused(tmp_path, capsys):
+    ase.io.write(tmp_path / "f.extxyz", jitter(molecule("H2"), 2))
+    args = ["label", str(tmp_path / "f.extxyz"), "-o", str(tmp_path / "d.h5"), "-q"]
+    assert main(args) == 0
+    assert main(args) == 0  # same settings: nothing to do, fine
+    assert main([*args, "--xc", "b3lyp"]) == 2
+    err = capsys.readouterr().err
+    assert "different settings" in err and "b3lyp" in err
+    (tmp_path / "other.h5").write_bytes(b"not hdf5 at all")
+    assert main(["label", str(tmp_path / "f.extxyz"), "-o", str(tmp_path / "other.h5"), "-q"]) == 2
+
+
+def test_extxyz_round_trip_through_ase(tmp_path, water_dataset):
+    path, ds = water_dataset
+    assert main(["convert", str(path), "-o", str(tmp_path / "d.extxyz")]) == 0
+    images = ase.io.read(tmp_path / "d.extxyz", ":")
+    for a, f in zip(images, ds.frames, strict=True):
+        assert a.get_potential_energy() == pytest.approx(f.energy, abs=1e-8)
+        np.testing.assert_allclose(a.get_forces(), f.forces, atol=1e-8)
+        np.testing.assert_allclose(a.get_dipole_moment(), f.dipole, atol=1e-8)
+    # and densnet reads it back (as it reads extxyz labelled by other codes)
+    back = load(tmp_path / "d.extxyz")
+    assert [fr.split for fr in back.frames] == [fr.split for fr in ds.frames]
+    np.testing.assert_allclose(back.frames[0].forces, ds.frames[0].forces, atol=1e-8)
+
+
+def test_label_to_extxyz_directly(tmp_path):
+    ase.io.write(tmp_path / "f.extxyz", jitter(molecule("H2"), 2))
+    assert main(["label", str(tmp_path / "f.extxyz"), "-o", str(tmp_path / "out.extxyz"), "-q"]) == 0
+    images = ase.io.read(tmp_path / "out.extxyz", ":")
+    assert len(images) == 2 and images[0].get_forces().shape == (2, 3)
+    assert (tmp_path / "out.h5").exists()
+
+
+def test_foreign_extxyz_labelled_elsewhere(tmp_path):
+    """A file written by plain ASE (another code's labels) is read with its energies, forces, dipoles."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    a = molecule("H2O")
+    a.calc = SinglePointCalculator(a, energy=-1.5, forces=np.ones((3, 3)), dipole=np.array([0.1, 0.2, 0.3]))
+    ase.io.write(tmp_path / "x.extxyz", [a])
+    ds = load(tmp_path / "x.extxyz")
+    assert ds.frames[0].energy == -1.5 and ds.frames[0].split == 2
+    np.testing.assert_allclose(ds.frames[0].dipole, [0.1, 0.2, 0.3])
+    write_extxyz(ds, tmp_path / "y.extxyz")
