@@ -102,9 +102,11 @@ def write_chunk(path: Path, records: list[dict], failed: dict[int, str], first: 
         h5["frame_index"] = np.array([r["index"] for r in recs], dtype=np.int64)
         h5["n_atoms"] = np.array([len(r["numbers"]) for r in recs], dtype=np.int64)
         h5["numbers"] = np.concatenate([r["numbers"] for r in recs]).astype(np.int64) if recs else np.zeros(0)
-        cat = (lambda k, shape, dt=np.float64:
-               np.concatenate([np.asarray(r[k], dt).reshape(shape) for r in recs]) if recs
-               else np.zeros((0,) + shape[1:], dt))
+        def cat(k: str, shape: tuple[int, ...], dt=np.float64) -> np.ndarray:
+            if not recs:
+                return np.zeros((0,) + shape[1:], dt)
+            return np.concatenate([np.asarray(r[k], dt).reshape(shape) for r in recs])
+
         h5["positions"] = cat("positions", (-1, 3))
         h5["energy"] = np.array([r["energy"] for r in recs], dtype=np.float64)
         h5["forces"] = cat("forces", (-1, 3))

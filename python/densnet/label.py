@@ -23,8 +23,7 @@ import numpy as np
 
 from . import __version__
 from .basis import basis_to_json, resolve_basis
-from .dataset import (FORMAT, FORMAT_VERSION, assign_splits, atomic_write_h5, chunk_dir, frame_groups,
-                      write_chunk)
+from .dataset import FORMAT, FORMAT_VERSION, assign_splits, atomic_write_h5, chunk_dir, frame_groups, write_chunk
 from .dft import ATOM_SPIN, LevelOfTheory, SCFNotConverged, free_atom_data, label_frame
 from .errors import DensnetError
 

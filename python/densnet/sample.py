@@ -83,7 +83,8 @@ def sample_md(starts: list[Atoms], n_frames: int, temperature: float, n_traj: in
                 dyn.run(n_eq)
                 continue
             frame = Atoms(numbers=atoms.numbers, positions=atoms.positions.copy())
-            frame.info.update(traj=f"md-T{temperature:g}-seed{seed}-{t}", time_fs=float(dyn.nsteps * timestep_fs), source="gfn2-md",
+            frame.info.update(traj=f"md-T{temperature:g}-seed{seed}-{t}", time_fs=float(dyn.nsteps * timestep_fs),
+                              source="gfn2-md",
                               temperature_K=float(temperature), start=t % len(starts))
             out.append(frame)
             got += 1
@@ -143,7 +144,8 @@ def sample_normal_modes(starts: list[Atoms], n_frames: int, temperature: float, 
         frame = Atoms(numbers=atoms.numbers, positions=atoms.positions + disp)
         if not same_bonds(ref, frame):
             continue
-        frame.info.update(traj=f"nm-T{temperature:g}-seed{seed}-{len(out)}", source="normal-modes", temperature_K=float(temperature))
+        frame.info.update(traj=f"nm-T{temperature:g}-seed{seed}-{len(out)}", source="normal-modes",
+                          temperature_K=float(temperature))
         out.append(frame)
     return out
 
