@@ -1,0 +1,122 @@
+"""Training (exact resume), model files and the ASE calculator on a tiny labelled H2O set."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from ase.build import molecule
+from helpers import TINY, random_model
+
+from densnet import io_model
+from densnet.calculator import DenSNetCalculator
+from densnet.errors import DensnetError
+
+
+@pytest.fixture(scope="module")
+def h2o_data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("h2o")
+    import ase.io
+
+    ase.io.write(d / "h2o.xyz", molecule("H2O"))
+    exe = [sys.executable, "-m", "densnet.cli"]
+    subprocess.run(exe + ["sample", str(d / "h2o.xyz"), "-o", str(d / "f.extxyz"), "--temperature", "300",
+                          "--frames", "6", "--method", "normal-modes", "-q"], check=True)
+    subprocess.run(exe + ["label", str(d / "f.extxyz"), "-o", str(d / "d.h5"), "--split", "0.5,0.34,0.16", "-q"],
+                   check=True)
+    return d / "d.h5"
+
+
+def _cfg(data, out):
+    return {"data": str(data), "output": str(out), "batch_size": 2, "threads": 1, "model": TINY,
+            "stages": {"density": {"epochs": 2}, "energy": {"epochs": 2}}}
+
+
+def test_resume_is_exact(h2o_data, tmp_path):
+    from densnet.train import Trainer, load_config
+
+    full = Trainer(load_config(_cfg(h2o_data, tmp_path / "a")))
+    full.run(progress=False)
+    part = Trainer(load_config(_cfg(h2o_data, tmp_path / "b")))
+    part.run(progress=False, stop_after=3)  # killed in the energy stage
+    again = Trainer(load_config(_cfg(h2o_data, tmp_path / "b")))
+    again.restore(tmp_path / "b" / "last.ckpt")
+    again.run(progress=False)
+    la = (tmp_path / "a" / "log.csv").read_text().splitlines()
+    lb = (tmp_path / "b" / "log.csv").read_text().splitlines()
+    assert len(la) == len(lb) == 5
+    strip = (lambda rows: [r.rsplit(",", 1)[0] for r in rows])  # noqa: E731  (drop wall time)
+    assert strip(la) == strip(lb)
+    ma, mb = io_model.load(tmp_path / "a" / "model.ckpt"), io_model.load(tmp_path / "b" / "model.ckpt")
+    for (k, v), (_, w) in zip(ma.state_dict().items(), mb.state_dict().items(), strict=True):
+        assert torch.equal(v, w), k
+    # the val split decided model selection; test frames were never read into the trainer
+    assert len(full.train_set) + len(full.val_set) < 6
+
+
+def test_model_file_roundtrip_and_errors(tmp_path):
+    model, _, _ = random_model(("H", "O"))
+    io_model.save(tmp_path / "m.ckpt", model)
+    loaded = io_model.load(tmp_path / "m.ckpt")
+    a = molecule("H2O")
+    np.testing.assert_allclose(loaded.flat_coefficients(a), model.flat_coefficients(a), atol=1e-14)
+    (tmp_path / "bad.ckpt").write_bytes(b"not a model")
+    with pytest.raises(DensnetError, match="not a readable"):
+        io_model.load(tmp_path / "bad.ckpt")
+    d = torch.load(tmp_path / "m.ckpt", weights_only=True)
+    d["format_version"] = 99
+    torch.save(d, tmp_path / "v99.ckpt")
+    with pytest.raises(DensnetError, match="version 99"):
+        io_model.load(tmp_path / "v99.ckpt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.ckpt")
+    with pytest.raises(DensnetError, match="not a densnet model"):
+        io_model.load(tmp_path / "foreign.ckpt")
+
+
+def _fd_check(atoms, h=1e-5):
+    f = atoms.get_forces()
+    fd = np.zeros_like(f)
+    for i in range(len(atoms)):
+        for x in range(3):
+            e = []
+            for s in (h, -h):
+                b = atoms.copy()
+                b.calc = atoms.calc
+                b.positions[i, x] += s
+                e.append(b.get_potential_energy())
+            fd[i, x] = -(e[0] - e[1]) / (2 * h)
+    np.testing.assert_allclose(f, fd, atol=1e-7 * max(1, np.abs(f).max()))
+
+
+def test_calculator_gas_and_periodic(tmp_path):
+    model, _, _ = random_model(("H", "O"))
+    calc = DenSNetCalculator(model)
+    a = molecule("H2O")
+    a.calc = calc
+    _fd_check(a)
+    assert abs(a.get_charges().sum()) < 1e-12
+    # periodic box: images interact (cutoff 3 A > distances across the 3.2 A cell boundary)
+    p = molecule("H2O")
+    p.cell = np.diag([3.2, 3.4, 3.6])
+    p.pbc = True
+    p.calc = calc
+    _fd_check(p)
+    s = p.get_stress(voigt=False)
+    h = 1e-5
+    num = np.zeros((3, 3))
+    for i in range(3):
+        for j in range(3):
+            e = []
+            for sg in (h, -h):
+                b = p.copy()
+                eps = np.eye(3)
+                eps[i, j] += sg
+                b.set_cell(p.cell.array @ eps, scale_atoms=True)
+                b.calc = calc
+                e.append(b.get_potential_energy())
+            num[i, j] = (e[0] - e[1]) / (2 * h) / p.get_volume()
+    np.testing.assert_allclose(s, 0.5 * (num + num.T), atol=1e-7)
+    assert np.abs(s).max() > 1e-6
