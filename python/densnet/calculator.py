@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, all_changes
 
