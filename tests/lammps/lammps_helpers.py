@@ -34,7 +34,7 @@ def ethanol_gas(box: float = 30.0) -> Atoms:
 
 
 def water_box(n_per_side: int = 4, density: float = 1.0, seed: int = 7) -> Atoms:
-    """n_per_side**3 randomly oriented water molecules on a cubic grid, periodic, ``density`` g/cm^3."""
+    """n_per_side**3 randomly oriented whole water molecules on a cubic grid, periodic, ``density`` g/cm^3."""
     rng = np.random.default_rng(seed)
     n = n_per_side**3
     mass = molecule("H2O").get_masses().sum()  # amu
@@ -52,20 +52,26 @@ def water_box(n_per_side: int = 4, density: float = 1.0, seed: int = 7) -> Atoms
                 centre = (np.array([a, b, c]) + 0.5) * spacing + rng.uniform(-0.2, 0.2, 3)
                 positions.extend(w.positions + centre)
                 symbols.extend(w.get_chemical_symbols())
-    atoms = Atoms(symbols, positions=positions, cell=[length] * 3, pbc=True)
-    atoms.wrap()
-    return atoms
+    # Molecules are kept whole: some atoms lie outside the box (image flags in the data file).
+    shift = np.array([0.5, 0.3, 0.0]) * spacing  # the last columns of molecules stick out of the box
+    return Atoms(symbols, positions=np.array(positions) + shift, cell=[length] * 3, pbc=True)
 
 
 def write_data(path: Path, atoms: Atoms, elements: list[str]) -> Path:
     """LAMMPS data file (atom_style atomic, orthorhombic box from 0) with full-precision coordinates.
 
-    Atom IDs are 1..N in the order of ``atoms``; LAMMPS type k+1 is ``elements[k]``.
+    Atom IDs are 1..N in the order of ``atoms``; LAMMPS type k+1 is ``elements[k]``. Periodic atoms
+    outside the box are wrapped and their image flags written, so LAMMPS can unwrap them again.
     """
     cell = atoms.cell.array
     if not np.allclose(cell, np.diag(np.diag(cell))):
         raise ValueError("write_data supports orthorhombic cells only")
     lengths = np.diag(cell)
+    images = np.zeros((len(atoms), 3), dtype=np.int64)
+    for k in range(3):
+        if atoms.pbc[k]:
+            images[:, k] = np.floor(atoms.positions[:, k] / lengths[k]).astype(np.int64)
+    wrapped = atoms.positions - images * lengths
     lines = [f"densnet test system: {atoms.get_chemical_formula()}", "", f"{len(atoms)} atoms"]
     lines += [f"{len(elements)} atom types", ""]
     for k, axis in enumerate("xyz"):
@@ -73,8 +79,8 @@ def write_data(path: Path, atoms: Atoms, elements: list[str]) -> Path:
     lines += ["", "Masses", ""]
     lines += [f"{k + 1} {atomic_masses[atomic_numbers[e]]:.8f}  # {e}" for k, e in enumerate(elements)]
     lines += ["", "Atoms # atomic", ""]
-    for i, (s, p) in enumerate(zip(atoms.get_chemical_symbols(), atoms.positions, strict=True)):
-        lines.append(f"{i + 1} {elements.index(s) + 1} {p[0]:.17g} {p[1]:.17g} {p[2]:.17g}")
+    for i, (s, p, n) in enumerate(zip(atoms.get_chemical_symbols(), wrapped, images, strict=True)):
+        lines.append(f"{i + 1} {elements.index(s) + 1} {p[0]:.17g} {p[1]:.17g} {p[2]:.17g} {n[0]} {n[1]} {n[2]}")
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -42,9 +42,7 @@ def test_metadata_round_trip(tmp_path, toy_model):
 def test_bad_metadata_is_refused(tmp_path, toy_model, change, message):
     data = json.loads(toy_model.metadata.to_json()) | change
     path = tmp_path / "bad.pt"
-    torch.jit.save(
-        torch.jit.script(ToyModel(ELEMENTS)), str(path), _extra_files={METADATA_FILE: json.dumps(data)}
-    )
+    torch.jit.save(torch.jit.script(ToyModel(ELEMENTS)), str(path), _extra_files={METADATA_FILE: json.dumps(data)})
     with pytest.raises(MetadataError, match=message):
         read_metadata(path)
 

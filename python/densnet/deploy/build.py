@@ -29,8 +29,7 @@ def source_root() -> Path:
     root = Path(__file__).resolve().parents[3]
     if not (root / "CMakeLists.txt").is_file() or not (root / "lammps_plugin").is_dir():
         raise PluginBuildError(
-            f"plugin sources not found next to the package (looked in {root}); "
-            "build from a source checkout of densnet"
+            f"plugin sources not found next to the package (looked in {root}); build from a source checkout of densnet"
         )
     return root
 

@@ -122,9 +122,7 @@ class ModelMetadata:
     @classmethod
     def from_json(cls, text: str | bytes, source: str = "<metadata>") -> ModelMetadata:
         if not text:
-            raise MetadataError(
-                f"{source}: no {METADATA_FILE} inside: not a densnet model exported for LAMMPS"
-            )
+            raise MetadataError(f"{source}: no {METADATA_FILE} inside: not a densnet model exported for LAMMPS")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:

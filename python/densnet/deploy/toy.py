@@ -28,15 +28,16 @@ _VALENCE = {"H": 1, "C": 4, "N": 3, "O": 2, "F": 1, "S": 2, "Cl": 1}
 
 
 def _cosine_cutoff(r: torch.Tensor, rc: float) -> torch.Tensor:
-    """0.5 (cos(pi r / rc) + 1) for r < rc, else 0: value and slope vanish at rc."""
+    """[0.5 (cos(pi r / rc) + 1)]^2 for r < rc, else 0: value, slope and curvature vanish at rc (C2),
+    which keeps velocity-Verlet energy drift small."""
     fc = 0.5 * (torch.cos(math.pi * r / rc) + 1.0)
-    return torch.where(r < rc, fc, torch.zeros_like(r))
+    return torch.where(r < rc, fc * fc, torch.zeros_like(r))
 
 
 def _smooth_step_down(r: torch.Tensor, r_on: torch.Tensor, r_off: torch.Tensor) -> torch.Tensor:
-    """1 below r_on, 0 above r_off, cosine in between (C1-continuous)."""
+    """1 below r_on, 0 above r_off, quintic smoothstep in between (C2-continuous)."""
     u = ((r - r_on) / (r_off - r_on)).clamp(0.0, 1.0)
-    return 0.5 * (torch.cos(math.pi * u) + 1.0)
+    return 1.0 - u * u * u * (10.0 - 15.0 * u + 6.0 * u * u)
 
 
 class ToyModel(nn.Module):
@@ -86,10 +87,8 @@ class ToyModel(nn.Module):
         is_h = torch.tensor([e == "H" for e in elements])
         self.register_buffer("bond_r0", radii[:, None] + radii[None, :])
         self.register_buffer("bond_well", (~(is_h[:, None] & is_h[None, :])).to(dtype))
-        self.register_buffer(
-            "valence", torch.tensor([float(_VALENCE.get(e, 4)) for e in elements], dtype=dtype)
-        )
-        self.valence_penalty = 3.0  # eV per (excess bond)^2
+        self.register_buffer("valence", torch.tensor([float(_VALENCE.get(e, 4)) for e in elements], dtype=dtype))
+        self.valence_penalty = 3.0  # eV per (excess bond)^3 (cubic: C2-continuous)
         self.bond_depth = 2.0
         self.bond_alpha = 2.5
 
@@ -131,15 +130,13 @@ class ToyModel(nn.Module):
         r0 = self.bond_r0[ti, tj]
         x = torch.exp(-self.bond_alpha * (r - r0))
         morse = self.bond_depth * (x * x - 2.0 * self.bond_well[ti, tj] * x)
-        bonded = _smooth_step_down(r, 1.2 * r0, 1.45 * r0)
+        bonded = _smooth_step_down(r, 1.15 * r0, 1.55 * r0)
         pair = 0.5 * morse * bonded
         n_bonds = torch.zeros_like(s).index_add(0, i, bonded * self.bond_well[ti, tj])
         excess = torch.relu(n_bonds - self.valence.index_select(0, types))
-        atom_energy = self.energy_scale * torch.tanh(
-            torch.nn.functional.silu(h @ self.energy_w1) @ self.energy_w2
-        )
+        atom_energy = self.energy_scale * torch.tanh(torch.nn.functional.silu(h @ self.energy_w1) @ self.energy_w2)
         atom_energy = atom_energy + self.charge_energy * charges * charges
-        atom_energy = atom_energy + self.valence_penalty * excess * excess
+        atom_energy = atom_energy + self.valence_penalty * excess * excess * excess
         atom_energy = atom_energy.index_add(0, i, pair)
 
         nl = int(n_local.item())
