@@ -48,6 +48,8 @@ CONFIG_SCHEMA = {
         "lr_factor": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
         "lr_patience": {"type": "integer", "minimum": 1},
         "max_train_frames": {"type": "integer", "minimum": 1},
+        "density_loss": {"enum": ["coulomb", "l1", "both"]},
+        "grid_points": {"type": "integer", "minimum": 100},
         "model": {"type": "object"},
         "stages": {"type": "object", "additionalProperties": False,
                    "properties": {s: _STAGE_SCHEMA for s in STAGES}},
@@ -56,7 +58,8 @@ CONFIG_SCHEMA = {
 
 DEFAULTS: dict = {
     "output": "run", "seed": 0, "batch_size": 4, "dtype": "float32", "threads": 2, "ema_decay": 0.99,
-    "clip_grad": 10.0, "lr_factor": 0.5, "lr_patience": 10, "model": {},
+    "clip_grad": 10.0, "lr_factor": 0.5, "lr_patience": 10, "model": {}, "density_loss": "coulomb",
+    "grid_points": 3000,
     "stages": {
         "density": {"epochs": 100, "lr": 5e-3, "density_weight": 1.0, "dipole_weight": 0.0, "patience": 40},
         "energy": {"epochs": 200, "lr": 5e-3, "energy_weight": 1.0, "force_weight": 10.0, "dipole_weight": 0.0,
@@ -115,10 +118,34 @@ class Sample:
     forces: torch.Tensor | None
     dipole: torch.Tensor | None
     j: torch.Tensor | None
+    grid: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # phi [P, n_flat], w [P] A^3, rho [P]
+
+
+def grid_sample(frame, density_basis: dict, orbital_basis: dict, n_points: int, seed: int, dtype: torch.dtype):
+    """Random subset of the level-3 PySCF grid with weights rescaled (unbiased integrals) and the exact KS density.
+
+    Returns (phi [P, n_flat] density-basis values, w [P] bohr^3, rho_dft [P] e/bohr^3)."""
+    from pyscf import dft
+
+    from .dft import make_mol
+    from .model.observables import density_mol
+
+    mol = make_mol(frame.numbers, frame.positions, orbital_basis)
+    grids = dft.gen_grid.Grids(mol)
+    grids.level = 3
+    grids.build()
+    idx = np.random.default_rng(seed).choice(len(grids.weights), size=min(n_points, len(grids.weights)),
+                                             replace=False)
+    coords, w = grids.coords[idx], grids.weights[idx] * len(grids.weights) / len(idx)
+    ni = dft.numint.NumInt()
+    rho = ni.eval_rho(mol, ni.eval_ao(mol, coords), frame.dm)
+    phi = density_mol(frame.numbers, frame.positions, density_basis).eval_gto("GTOval_sph", coords)
+    return (torch.tensor(phi, dtype=dtype), torch.tensor(w, dtype=dtype), torch.tensor(rho, dtype=dtype))
 
 
 def make_samples(frames, elements: list[str], tables, cutoff: float, dtype: torch.dtype,
-                 density_basis: dict | None, with_j: bool = True) -> list[Sample]:
+                 density_basis: dict | None, with_j: bool = True, orbital_basis: dict | None = None,
+                 grid_points: int = 0) -> list[Sample]:
     from ase.data import chemical_symbols
 
     from .model.observables import density_mol, padded_coefficients
@@ -135,8 +162,11 @@ def make_samples(frames, elements: list[str], tables, cutoff: float, dtype: torc
             if with_j:
                 j = torch.tensor(density_mol(f.numbers, f.positions, density_basis).intor("int2c2e"), dtype=dtype)
         t = (lambda x: None if x is None else torch.tensor(np.asarray(x), dtype=dtype))  # noqa: E731
+        grid = None
+        if grid_points and f.dm is not None and orbital_basis:
+            grid = grid_sample(f, density_basis, orbital_basis, grid_points, int(f.index), dtype)
         out.append(Sample(t(f.positions), torch.tensor(types), torch.tensor(ei), t(sh), coeffs,
-                          None if f.energy is None else float(f.energy), t(f.forces), t(f.dipole), j))
+                          None if f.energy is None else float(f.energy), t(f.forces), t(f.dipole), j, grid))
     return out
 
 
@@ -201,6 +231,20 @@ def coulomb_loss(pred: torch.Tensor, batch: dict, tables_nf: torch.Tensor) -> to
     return total / len(batch["samples"])
 
 
+def l1_loss(pred: torch.Tensor, batch: dict, tables_nf: torch.Tensor) -> torch.Tensor:
+    """Mean over molecules of 100 * int |rho_pred - rho_KS| / N_el on sampled grid points (eps_rho, %)."""
+    types = batch[K.TYPES]
+    mask = torch.arange(pred.shape[1]).unsqueeze(0) < tables_nf.index_select(0, types).unsqueeze(1)
+    off = batch["offsets"]
+    total = pred.new_zeros(())
+    for k, s in enumerate(batch["samples"]):
+        sl = slice(int(off[k]), int(off[k + 1]))
+        phi, w, rho = s.grid
+        n_el = (rho * w).sum()
+        total = total + 100.0 * (w * (phi @ pred[sl][mask[sl]] - rho).abs()).sum() / n_el
+    return total / len(batch["samples"])
+
+
 def batch_loss(model, batch: dict, w: dict, nf: torch.Tensor, stage: str, train: bool) -> tuple[torch.Tensor, dict]:
     from .model.network import compute_properties
 
@@ -214,9 +258,14 @@ def batch_loss(model, batch: dict, w: dict, nf: torch.Tensor, stage: str, train:
     loss = torch.zeros((), dtype=batch[K.POSITIONS].dtype)
     m: dict[str, float] = {}
     if w.get("density_weight", 0) > 0 and samples[0].coeffs is not None:
+        kind = w.get("density_loss", "coulomb")
         lr = coulomb_loss(out[K.COEFFS], batch, nf)
-        loss = loss + w["density_weight"] * lr
         m["rho_coulomb"] = lr.item()
+        if samples[0].grid is not None:
+            l1 = l1_loss(out[K.COEFFS], batch, nf)
+            m["rho_l1_percent"] = l1.item()
+            lr = l1 if kind == "l1" else lr + 0.01 * l1 if kind == "both" else lr
+        loss = loss + w["density_weight"] * lr
     if need_e:
         e_ref = torch.tensor([s.energy for s in samples], dtype=loss.dtype)
         de = (out[K.ENERGY] - e_ref) / batch["n_atoms"]
@@ -272,8 +321,8 @@ class EMA:
 
 # ---------------------------------------------------------------------------------------------- trainer
 
-LOG_FIELDS = ["stage", "epoch", "lr", "train_loss", "val_loss", "val_rho_coulomb", "val_e_mae_per_atom",
-              "val_f_mae", "val_mu_mae", "seconds"]
+LOG_FIELDS = ["stage", "epoch", "lr", "train_loss", "val_loss", "val_rho_coulomb", "val_rho_l1_percent",
+              "val_e_mae_per_atom", "val_f_mae", "val_mu_mae", "seconds"]
 
 
 class Trainer:
@@ -298,9 +347,12 @@ class Trainer:
         train_frames = ds.split("train")[: cfg.get("max_train_frames")]
         if not train_frames or not ds.split("val"):
             raise DensnetError(f"{cfg['data']}: needs frames in both the train and val splits")
-        mk = (lambda fr: make_samples(fr, self.elements, self.tables, self.model.cutoff, self.dtype,  # noqa: E731
-                                      ds.density_basis))
-        self.train_set, self.val_set = mk(train_frames), mk(ds.split("val"))
+        n_grid = int(cfg["grid_points"])
+        mk = (lambda fr, n: make_samples(fr, self.elements, self.tables, self.model.cutoff,  # noqa: E731
+                                         self.dtype, ds.density_basis, orbital_basis=ds.orbital_basis, grid_points=n))
+        # val frames always get grid points: the relative L1 density error is logged whatever the loss
+        self.train_set = mk(train_frames, n_grid if cfg["density_loss"] != "coulomb" else 0)
+        self.val_set = mk(ds.split("val"), n_grid)
         scale, shift, e_scale = normalisation(self.train_set, self.tables, ds.atom_energies, self.elements)
         self.model.set_normalisation(scale, shift, e_scale)
         self.model = self.model.to(self.dtype)
@@ -344,6 +396,7 @@ class Trainer:
             w["energy_weight"] = w["force_weight"] = 0.0
         if stage == "energy":
             w["density_weight"] = 0.0
+        w["density_loss"] = self.cfg["density_loss"]  # type: ignore[assignment]
         return w
 
     # ---------------------------------------------------------------- epochs
@@ -411,7 +464,7 @@ class Trainer:
                 self.sched.step(val["loss"])
                 self.epoch += 1
                 row = [stage, self.epoch, self.opt.param_groups[0]["lr"], train_loss, val["loss"]] + [
-                    val.get(k, "") for k in ("rho_coulomb", "e_mae_per_atom", "f_mae", "mu_mae")] + [
+                    val.get(k, "") for k in ("rho_coulomb", "rho_l1_percent", "e_mae_per_atom", "f_mae", "mu_mae")] + [
                     round(time.perf_counter() - t0, 3)]
                 with log.open("a", newline="") as fh:
                     csv.writer(fh).writerow(row)
