@@ -186,3 +186,16 @@ def test_foreign_extxyz_labelled_elsewhere(tmp_path):
     assert ds.frames[0].energy == -1.5 and ds.frames[0].split == 2
     np.testing.assert_allclose(ds.frames[0].dipole, [0.1, 0.2, 0.3])
     write_extxyz(ds, tmp_path / "y.extxyz")
+
+
+def test_second_run_on_same_output_is_refused_while_first_runs(tmp_path):
+    ase.io.write(tmp_path / "f.extxyz", jitter(molecule("H2O"), 4))
+    first = subprocess.Popen(_label_cmd(tmp_path / "f.extxyz", tmp_path / "d.h5"), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    lock = tmp_path / "d.h5.d" / "lock"
+    deadline = time.time() + 60
+    while not (lock.exists() and lock.read_text().strip()) and time.time() < deadline:
+        time.sleep(0.05)
+    second = subprocess.run(_label_cmd(tmp_path / "f.extxyz", tmp_path / "d.h5"), capture_output=True, text=True)
+    first.wait()
+    assert second.returncode == 2 and "another densnet label is writing" in second.stderr

@@ -237,6 +237,7 @@ class Labeller:
 
         self._check_existing()
         (self.store / "pending").mkdir(parents=True, exist_ok=True)
+        self._lock = _acquire_lock(self.store / "lock", self.out)
         lot = self.settings.level_of_theory
         for el in self.elements:
             if el not in self.element_data:
@@ -335,6 +336,24 @@ class Labeller:
                     if p.exists():
                         p.unlink()
                         pending.pop(i, None)
+
+
+def _acquire_lock(path: Path, out: Path):
+    """Exclusive lock so two ``densnet label`` runs never write the same output; released at exit."""
+    import fcntl
+
+    fh = open(path, "a+")  # noqa: SIM115 - kept open for the life of the run
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        raise DensnetError(f"another densnet label is writing {out} (pid {fh.read().strip() or '?'}); "
+                           "wait for it or stop it first") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
 
 
 def _dict_diff(old, new, prefix="") -> str:

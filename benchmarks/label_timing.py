@@ -1,0 +1,57 @@
+"""Wall time of one `densnet label` frame (SCF + gradient + constrained density fit) per structure.
+
+Usage: python benchmarks/label_timing.py OUT.md STRUCTURE.xyz [...] [--threads N]
+Appends a Markdown table row per structure with the machine, thread count and 1-minute load average at the
+start (other jobs on the machine slow the numbers down; the load column says how busy it was).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import time
+
+import ase.io
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("out")
+    p.add_argument("structures", nargs="+")
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args()
+    from pyscf import lib
+
+    from densnet.basis import resolve_basis
+    from densnet.dft import LevelOfTheory, label_frame
+
+    lib.num_threads(a.threads)
+    lot = LevelOfTheory()
+    rows = []
+    for path in a.structures:
+        atoms = ase.io.read(path)
+        basis = resolve_basis(lot.density_basis, sorted(set(atoms.get_chemical_symbols())))
+        load = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        rec = label_frame(atoms.numbers, atoms.positions, lot, basis)
+        dt = time.perf_counter() - t0
+        rows.append(f"| {os.path.basename(path)} | {len(atoms)} | {a.threads} | {dt:.1f} | {rec['n_scf_cycles']} "
+                    f"| {load:.1f} | {datetime.date.today()} | {platform.processor() or platform.machine()}, "
+                    f"{os.cpu_count()} cores |")
+        print(rows[-1], flush=True)
+    new = not os.path.exists(a.out)
+    with open(a.out, "a") as fh:
+        if new:
+            fh.write("# Labelling time per frame (densnet label, reference level: " + lot.describe() + ")\n\n"
+                     "Command: `python benchmarks/label_timing.py benchmarks/label_timing.md <xyz...> --threads N`"
+                     " (cold start: SAD initial guess; in `densnet label` frames after the first start from the"
+                     " previous frame's density and save about 2 SCF cycles).\n\n"
+                     "| structure | atoms | threads | seconds | SCF cycles | load avg | date | machine |\n"
+                     "|---|---|---|---|---|---|---|---|\n")
+        fh.write("\n".join(rows) + "\n")
+
+
+if __name__ == "__main__":
+    main()
