@@ -23,7 +23,7 @@ demo: install
 	OMP_NUM_THREADS=1 bash examples/demo.sh
 
 lint: install
-	$(BIN)/ruff check python tests
+	$(BIN)/ruff check python tests examples benchmarks
 
 test: install lint
 	OMP_NUM_THREADS=1 $(BIN)/pytest -q

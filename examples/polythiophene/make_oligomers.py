@@ -32,7 +32,7 @@ def oligothiophene(n: int) -> Atoms:
         for name in ("S", "C2", "C3", "C4", "C5"):
             symbols.append(name[0])
             pos.append(ring[name])
-        for beta, alpha in (("C3", "C2"), ("C4", "C5")):  # beta hydrogens point away from the ring centre
+        for beta in ("C3", "C4"):  # beta hydrogens point away from the ring centre
             centre = np.array([x0, flip * (RING["S"][1] + RING["C3"][1]) / 2, 0.0])
             d = ring[beta] - centre
             symbols.append("H")
