@@ -3,6 +3,7 @@
 #include "atom.h"
 #include "neigh_list.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -11,46 +12,86 @@ using namespace LAMMPS_NS;
 namespace densnet {
 
 void NeighborGraph::build(const Atom *atom, const NeighList *list, GraphMode mode, double cutoff,
-                          const std::vector<int64_t> &type_map)
+                          int receptive_field, const std::vector<int64_t> &type_map)
 {
   const int nlocal = atom->nlocal;
   const int nall = atom->nlocal + atom->nghost;
   double **x = atom->x;
   const int *type = atom->type;
   const double cutsq = cutoff * cutoff;
+  const bool ghost_mode = (mode == GraphMode::Ghost);
 
+  auto within = [&](int i, int j) {
+    const double dx = x[j][0] - x[i][0];
+    const double dy = x[j][1] - x[i][1];
+    const double dz = x[j][2] - x[i][2];
+    return dx * dx + dy * dy + dz * dz < cutsq;
+  };
+
+  // Model atoms: all locals; in ghost mode also the ghosts within receptive_field hops.
+  lammps_index_.resize(nlocal);
+  for (int i = 0; i < nlocal; ++i) lammps_index_[i] = i;
+  if (ghost_mode) {
+    hop_.assign(nall, -1);
+    model_index_.assign(nall, -1);
+    frontier_.clear();
+    for (int i = 0; i < nlocal; ++i) {
+      hop_[i] = 0;
+      model_index_[i] = i;
+      frontier_.push_back(i);
+    }
+    for (int depth = 1; depth <= receptive_field && !frontier_.empty(); ++depth) {
+      next_.clear();
+      for (int i : frontier_) {
+        const int *jlist = list->firstneigh[i];
+        const int jnum = list->numneigh[i];
+        for (int jj = 0; jj < jnum; ++jj) {
+          const int j = jlist[jj] & NEIGHMASK;
+          if (hop_[j] >= 0 || !within(i, j)) continue;
+          hop_[j] = depth;
+          model_index_[j] = static_cast<int>(lammps_index_.size());
+          lammps_index_.push_back(j);
+          next_.push_back(j);
+        }
+      }
+      std::swap(frontier_, next_);
+    }
+  }
   n_local_ = nlocal;
-  n_atoms_ = (mode == GraphMode::Ghost) ? nall : nlocal;
+  n_atoms_ = static_cast<int64_t>(lammps_index_.size());
   positions_.resize(3 * n_atoms_);
   types_.resize(n_atoms_);
   for (int64_t k = 0; k < n_atoms_; ++k) {
-    for (int d = 0; d < 3; ++d) positions_[3 * k + d] = x[k][d];
-    types_[k] = type_map[type[k]];
+    const int i = lammps_index_[k];
+    for (int d = 0; d < 3; ++d) positions_[3 * k + d] = x[i][d];
+    types_[k] = type_map[type[i]];
   }
 
-  if (mode == GraphMode::Shift) {
+  if (!ghost_mode) {
     owner_.clear();
     owner_.reserve(nlocal);
     for (int i = 0; i < nlocal; ++i) owner_[atom->tag[i]] = i;
   }
 
+  // Edges: messages into atoms whose features are still needed (hop < receptive_field).
   centres_.clear();
   neighbours_.clear();
   edge_shift_.clear();
-  const int ncentres = (mode == GraphMode::Ghost) ? list->inum + list->gnum : list->inum;
-  for (int ii = 0; ii < ncentres; ++ii) {
-    const int i = list->ilist[ii];
+  for (int64_t k = 0; k < n_atoms_; ++k) {
+    const int i = lammps_index_[k];
+    if (ghost_mode && hop_[i] >= receptive_field) continue;
     const int *jlist = list->firstneigh[i];
     const int jnum = list->numneigh[i];
     for (int jj = 0; jj < jnum; ++jj) {
       const int j = jlist[jj] & NEIGHMASK;
-      const double dx = x[j][0] - x[i][0];
-      const double dy = x[j][1] - x[i][1];
-      const double dz = x[j][2] - x[i][2];
-      if (dx * dx + dy * dy + dz * dz >= cutsq) continue;
-      int jmodel = j;
+      if (!within(i, j)) continue;
+      int64_t jmodel;
       double sx = 0.0, sy = 0.0, sz = 0.0;
-      if (mode == GraphMode::Shift && j >= nlocal) {
+      if (ghost_mode) {
+        jmodel = model_index_[j];    // >= 0: j is within hop_[i] + 1 <= receptive_field hops
+      } else if (j < nlocal) {
+        jmodel = j;
+      } else {
         auto it = owner_.find(atom->tag[j]);
         if (it == owner_.end())
           throw std::runtime_error("ghost atom with ID " + std::to_string(atom->tag[j]) +
@@ -60,7 +101,7 @@ void NeighborGraph::build(const Atom *atom, const NeighList *list, GraphMode mod
         sy = x[j][1] - x[jmodel][1];
         sz = x[j][2] - x[jmodel][2];
       }
-      centres_.push_back(i);
+      centres_.push_back(k);
       neighbours_.push_back(jmodel);
       edge_shift_.push_back(sx);
       edge_shift_.push_back(sy);

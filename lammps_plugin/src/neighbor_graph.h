@@ -1,7 +1,9 @@
 /* Translation of a LAMMPS full neighbour list into the model's graph (export/README.md):
-   - ghost mode: every local and ghost atom is a model atom (model index = LAMMPS index), edges
-     among all of them within the cutoff, edge_shift = 0. Exact under MPI domain decomposition
-     when the ghost shell is receptive_field * cutoff thick.
+   - ghost mode: local atoms and the ghost atoms within receptive_field hops of them (graph distance
+     over edges shorter than the cutoff) are model atoms: locals first (model index = LAMMPS index),
+     then the kept ghosts. Edges start at atoms within receptive_field - 1 hops (farther atoms only
+     feed their embedding), edge_shift = 0. Exact under MPI domain decomposition when the ghost shell
+     is receptive_field * cutoff (+ skin) thick.
    - shift mode: only local atoms are model atoms; an edge to a ghost is redirected to the ghost's
      owner and carries the periodic shift x[ghost] - x[owner]. Needs one rank owning all atoms. */
 #ifndef DENSNET_NEIGHBOR_GRAPH_H
@@ -27,9 +29,13 @@ class NeighborGraph {
  public:
   // Build the graph from `list` (a full list; with ghost-atom lists in ghost mode).
   // type_map[t] is the model type index of LAMMPS type t (1-based, entry 0 unused).
+  // receptive_field: message-passing depth of the model (ghost mode prunes atoms beyond it).
   // Throws std::runtime_error when a ghost has no local owner in shift mode.
   void build(const LAMMPS_NS::Atom *atom, const LAMMPS_NS::NeighList *list, GraphMode mode,
-             double cutoff, const std::vector<int64_t> &type_map);
+             double cutoff, int receptive_field, const std::vector<int64_t> &type_map);
+
+  // LAMMPS atom index of each model atom [N] (identity for the first n_local).
+  const std::vector<int> &lammps_index() const { return lammps_index_; }
 
   // Views into this object's buffers; valid until the next build().
   ModelInput input() const;
@@ -45,6 +51,10 @@ class NeighborGraph {
   std::vector<int64_t> centres_, neighbours_;
   std::vector<int64_t> edge_index_;   // [2*E]
   std::vector<double> edge_shift_;    // [E*3]
+  std::vector<int> lammps_index_;     // [N] model atom -> LAMMPS index
+  std::vector<int> model_index_;      // [nall] LAMMPS index -> model atom or -1 (ghost mode)
+  std::vector<int> hop_;              // [nall] hops from the nearest local atom, -1 if farther
+  std::vector<int> frontier_, next_;
   std::unordered_map<LAMMPS_NS::tagint, int> owner_;    // shift mode: tag -> local index
 };
 

@@ -195,7 +195,7 @@ void PairDensnet::compute(int eflag, int vflag)
 
   const auto mode = use_shift_ ? densnet::GraphMode::Shift : densnet::GraphMode::Ghost;
   try {
-    graph_->build(atom, list, mode, cutoff_, type_map_);
+    graph_->build(atom, list, mode, cutoff_, receptive_field_, type_map_);
     model_->compute(graph_->input(), *out_);
   } catch (std::exception &e) {
     error->one(FLERR, "pair densnet: {}", e.what());
@@ -205,10 +205,12 @@ void PairDensnet::compute(int eflag, int vflag)
   const int64_t n = graph_->n_atoms();
   double **f = atom->f;
   const auto &F = out_->forces;
+  const auto &index = graph_->lammps_index();
   for (int64_t k = 0; k < n; ++k) {
-    f[k][0] += F[3 * k + 0];
-    f[k][1] += F[3 * k + 1];
-    f[k][2] += F[3 * k + 2];
+    const int i = index[k];
+    f[i][0] += F[3 * k + 0];
+    f[i][1] += F[3 * k + 1];
+    f[i][2] += F[3 * k + 2];
   }
   if (eflag_global) eng_vdwl += out_->energy;
   if (eflag_atom)
