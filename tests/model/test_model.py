@@ -194,6 +194,16 @@ def test_torchscript_and_contract(setup):
     np.testing.assert_allclose(out["forces"].numpy(), ref["forces"].detach().numpy(), atol=1e-12)
     np.testing.assert_allclose(out["virial"].numpy(), ref["virial"][0].detach().numpy(), atol=1e-12)
     assert abs(out["energy"].item() - ref["energy"].item()) < 1e-10
+    import io
+
+    buf = io.BytesIO()
+    torch.jit.save(scripted, buf)
+    buf.seek(0)
+    again = torch.jit.load(buf)(*inp, torch.tensor(len(atoms)))
+    np.testing.assert_allclose(again["forces"].numpy(), out["forces"].numpy(), atol=1e-14)
+    # ghost mode: only the first n_local atoms' energies are summed
+    part = scripted(*inp, torch.tensor(4))
+    assert abs(part["energy"].item() - out["atom_energy"][:4].sum().item()) < 1e-12
     assert model.receptive_field == model.config["density_layers"] + 1 + model.config["energy_layers"]
 
 
