@@ -199,3 +199,34 @@ def test_second_run_on_same_output_is_refused_while_first_runs(tmp_path):
     second = subprocess.run(_label_cmd(tmp_path / "f.extxyz", tmp_path / "d.h5"), capture_output=True, text=True)
     first.wait()
     assert second.returncode == 2 and "another densnet label is writing" in second.stderr
+
+
+def test_refit_to_another_basis_keeps_exact_count_and_dipole(tmp_path, water_dataset):
+    from densnet.basis import one_centre_moments
+    from densnet.dft import aux_function_atoms, make_mol
+
+    path, ds = water_dataset
+    assert main(["refit", str(path), "-o", str(tmp_path / "etb.h5"), "--density-basis", "even-tempered", "-q"]) == 0
+    new = load_h5(tmp_path / "etb.h5")
+    assert read_index(tmp_path / "etb.h5")["settings"]["level_of_theory"]["density_basis"] == "even-tempered"
+    assert [f.split for f in new.frames] == [f.split for f in ds.frames]
+    from ase.units import Bohr
+
+    for f_old, f in zip(ds.frames, new.frames, strict=True):
+        assert f.energy == f_old.energy
+        aux = make_mol(f.numbers, f.positions, new.density_basis)
+        assert len(f.coeffs) == aux.nao_nr() > len(f_old.coeffs)
+        n, d = one_centre_moments(aux)
+        centres = aux.atom_coords()[aux_function_atoms(aux)]
+        assert abs(f.coeffs @ n - 10) < 1e-9
+        mu = (f.numbers @ (f.positions / Bohr) - f.coeffs @ (n[:, None] * centres + d)) * Bohr
+        np.testing.assert_allclose(mu, f.dipole, atol=1e-8)
+    for el, sad in new.sad_coeffs.items():
+        aux = make_mol([{"H": 1, "O": 8}[el]], [[0, 0, 0]], new.density_basis, spin=1 if el == "H" else 0)
+        assert abs(one_centre_moments(aux)[0] @ sad - {"H": 1, "O": 8}[el]) < 1e-9
+    # refitting into the original basis reproduces the labelled coefficients (float64 dm in this fixture)
+    assert main(["refit", str(path), "-o", str(tmp_path / "same.h5"), "--density-basis", "def2-universal-jfit",
+                 "-q"]) == 0
+    same = load_h5(tmp_path / "same.h5")
+    for a, b in zip(ds.frames, same.frames, strict=True):
+        np.testing.assert_allclose(a.coeffs, b.coeffs, atol=1e-6)

@@ -46,6 +46,13 @@ def _cmd_label(a: argparse.Namespace) -> None:
         print(f"wrote {extxyz}")
 
 
+def _cmd_refit(a: argparse.Namespace) -> None:
+    from .refit import refit
+
+    n = refit(Path(a.input), Path(a.output), a.density_basis, progress=not a.quiet)
+    print(f"wrote {n} frames with {a.density_basis} targets to {a.output}")
+
+
 def _cmd_convert(a: argparse.Namespace) -> None:
     from .dataset import load, write_extxyz
 
@@ -132,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--summary-json", help="write the run summary here")
     lab.add_argument("-q", "--quiet", action="store_true")
     lab.set_defaults(func=_cmd_label)
+
+    r = sub.add_parser("refit", help="density targets in another basis from the stored density matrices")
+    r.add_argument("input", help="dataset (data.h5) labelled with stored density matrices")
+    r.add_argument("-o", "--output", required=True, help="new dataset (data_etb.h5)")
+    r.add_argument("--density-basis", required=True, help="PySCF basis name or 'even-tempered'")
+    r.add_argument("-q", "--quiet", action="store_true")
+    r.set_defaults(func=_cmd_refit)
 
     c = sub.add_parser("convert", help="dataset -> extxyz (energy, forces, dipole readable by ASE)")
     c.add_argument("input")

@@ -99,11 +99,14 @@ def run_scf(mol, lot: LevelOfTheory, dm0: np.ndarray | None = None):
 
 
 def density_fit_coefficients(mol, auxmol, dm: np.ndarray, constrain: bool = True,
-                             block_mb: float = 200.0) -> np.ndarray:
+                             block_mb: float = 200.0,
+                             targets: tuple[float, np.ndarray] | None = None) -> np.ndarray:
     """Coulomb-metric fit of the density of ``dm`` (AO basis of ``mol``) onto ``auxmol``'s functions.
 
     Minimises (rho - rho_fit | rho - rho_fit). With ``constrain`` the fit is exact in the electron count
-    and in the electronic first moment (hence the dipole) via Lagrange multipliers. Returns c [naux].
+    and in the electronic first moment (hence the dipole) via Lagrange multipliers; the constraint values
+    come from ``dm`` unless ``targets = (n_electrons, first_moment [3] in e*bohr)`` is given (e.g. exact
+    values when ``dm`` was stored in float32). Returns c [naux].
     """
     import scipy.linalg
     from pyscf import lib
@@ -133,8 +136,11 @@ def density_fit_coefficients(mol, auxmol, dm: np.ndarray, constrain: bool = True
     n_aux, d_aux = one_centre_moments(auxmol)
     centres = auxmol.atom_coords()[aux_function_atoms(auxmol)]
     A = np.vstack([n_aux, (n_aux[:, None] * centres + d_aux).T])  # [4, naux]
-    n_el = float(np.einsum("ij,ji->", dm, mol.intor_symmetric("int1e_ovlp")))
-    m_el = np.einsum("xij,ji->x", mol.intor_symmetric("int1e_r"), dm)
+    if targets is None:
+        n_el = float(np.einsum("ij,ji->", dm, mol.intor_symmetric("int1e_ovlp")))
+        m_el = np.einsum("xij,ji->x", mol.intor_symmetric("int1e_r"), dm)
+    else:
+        n_el, m_el = targets
     target = np.concatenate([[n_el], m_el])
     Jinv_At = scipy.linalg.cho_solve(cho, A.T)  # [naux, 4]
     lam = np.linalg.solve(A @ Jinv_At, A @ c - target)
