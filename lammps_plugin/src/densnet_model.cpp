@@ -3,6 +3,7 @@
 
 #include <torch/cuda.h>
 #include <torch/script.h>
+#include <torch/csrc/jit/python/update_graph_executor_opt.h>
 #include <ATen/Parallel.h>
 
 #include <fstream>
@@ -96,6 +97,8 @@ void Model::set_num_threads(int n)
   }
   at::set_num_threads(n);
 }
+
+void Model::set_jit_optimize(bool on) { torch::jit::setGraphExecutorOptimize(on); }
 
 void Model::compute(const ModelInput &in, ModelOutput &out)
 {

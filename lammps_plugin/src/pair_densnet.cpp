@@ -50,12 +50,13 @@ void PairDensnet::allocate()
     for (int j = 0; j <= n; ++j) setflag[i][j] = 0;
 }
 
-/* pair_style densnet [device cpu|cuda] [mode auto|ghost|shift] [threads N] */
+/* pair_style densnet [device cpu|cuda] [mode auto|ghost|shift] [threads N] [optimize yes|no] */
 void PairDensnet::settings(int narg, char **arg)
 {
   device_ = "cpu";
   mode_ = Mode::Auto;
   threads_ = 1;
+  optimize_ = true;
   int iarg = 0;
   while (iarg < narg) {
     const std::string key = arg[iarg];
@@ -78,9 +79,11 @@ void PairDensnet::settings(int narg, char **arg)
     } else if (key == "threads") {
       threads_ = utils::inumeric(FLERR, val, false, lmp);
       if (threads_ < 1) error->all(FLERR, "pair_style densnet: threads must be >= 1");
+    } else if (key == "optimize") {
+      optimize_ = utils::logical(FLERR, val, false, lmp) == 1;
     } else {
       error->all(FLERR,
-                 "pair_style densnet: unknown keyword '{}' (expected device, mode or threads)", key);
+                 "pair_style densnet: unknown keyword '{}' (expected device, mode, threads or optimize)", key);
     }
     iarg += 2;
   }
@@ -175,9 +178,10 @@ void PairDensnet::init_style()
     }
   }
   densnet::Model::set_num_threads(threads_);
+  densnet::Model::set_jit_optimize(optimize_);
   if (comm->me == 0)
-    utils::logmesg(lmp, "densnet: {} mode, {} torch thread(s) per rank, device {}\n",
-                   use_shift_ ? "shift" : "ghost", threads_, device_);
+    utils::logmesg(lmp, "densnet: {} mode, {} torch thread(s) per rank, device {}, TorchScript optimize {}\n",
+                   use_shift_ ? "shift" : "ghost", threads_, device_, optimize_ ? "yes" : "no");
 }
 
 double PairDensnet::init_one(int i, int j)

