@@ -141,6 +141,38 @@ def _cmd_cube(a: argparse.Namespace) -> None:
     print(f"wrote {a.output}")
 
 
+def _cmd_md(a: argparse.Namespace) -> None:
+    from .md import command
+
+    summary = command(a.model, a.structure, a.output, a.temperature, a.equilibrate, a.production, a.timestep,
+                      a.thermostat, a.friction, a.stride, a.energy_stride, a.checkpoint_every, a.seed,
+                      a.remove_rotation, a.trajectory, progress=not a.quiet)
+    print(f"md: {summary}; dipoles in {Path(a.output) / 'dipole.dat'}")
+
+
+def _cmd_ir(a: argparse.Namespace) -> None:
+    from .spectra import command
+
+    command(a.input, a.output, a.timestep, a.dump_columns, a.correlation, a.window, a.zero_pad, a.method,
+            a.quantum_correction, a.temperature, a.plot, a.bands, a.reference, a.sticks, a.stick_fwhm, a.peaks,
+            a.prominence, (a.xmin, a.xmax))
+
+
+def _cmd_harmonic(a: argparse.Namespace) -> None:
+    from .harmonic import command
+
+    if a.dft == (a.model is not None) or (a.dft and a.structure is not None):
+        from .errors import DensnetError
+
+        raise DensnetError("use 'densnet harmonic MODEL structure.xyz' or 'densnet harmonic --dft structure.xyz'")
+    structure = a.model if a.dft else a.structure
+    if structure is None:
+        from .errors import DensnetError
+
+        raise DensnetError("no structure given")
+    command(structure, None if a.dft else a.model, a.output, a.method, not a.no_optimise, a.fmax, a.write_optimised)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="densnet", description=__doc__)
     p.add_argument("--version", action="version", version=f"densnet {__import__('densnet').__version__}")
@@ -234,6 +266,60 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--force", action="store_true", help="rebuild even if up to date")
     lb.add_argument("-v", "--verbose", action="store_true", help="show the CMake output")
     lb.set_defaults(func=_cmd_lammps_build)
+
+    md = sub.add_parser("md", help="ASE MD with a model: Langevin equilibration, NVE production, dipoles; resumable")
+    md.add_argument("model")
+    md.add_argument("structure", help="start structure (first frame of any ASE format)")
+    md.add_argument("-o", "--output", required=True, help="run directory (re-run the same command to continue)")
+    md.add_argument("--temperature", type=float, required=True, help="K")
+    md.add_argument("--equilibrate", default="5ps", help="Langevin equilibration time (e.g. 5ps, 500fs)")
+    md.add_argument("--production", default="50ps", help="production time (e.g. 50ps)")
+    md.add_argument("--timestep", default="0.5fs")
+    md.add_argument("--thermostat", default="none", choices=["none", "langevin"], help="production thermostat")
+    md.add_argument("--friction", type=float, default=0.01, help="Langevin friction (1/fs)")
+    md.add_argument("--stride", type=int, default=10, help="production steps between trajectory frames")
+    md.add_argument("--energy-stride", type=int, default=10, help="steps between energies.dat rows")
+    md.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
+    md.add_argument("--trajectory", default="traj.extxyz", help="trajectory file name (.extxyz or .traj)")
+    md.add_argument("--remove-rotation", action="store_true",
+                    help="zero total and angular momentum before production (gas phase, sharper bands)")
+    md.add_argument("--seed", type=int, default=0)
+    md.add_argument("-q", "--quiet", action="store_true")
+    md.set_defaults(func=_cmd_md)
+
+    ir = sub.add_parser("ir", help="IR spectrum from dipole time series or LAMMPS dumps (CSV, PNG, peak table)")
+    ir.add_argument("input", nargs="+", help="dipole tables (time_fs mu_x mu_y mu_z; LAMMPS fix ave/time or "
+                    "fix print) or LAMMPS dumps with compute densnet/atom columns; several are averaged")
+    ir.add_argument("-o", "--output", help="spectrum CSV (wavenumber_cm-1, intensity)")
+    ir.add_argument("--plot", help="PNG")
+    ir.add_argument("--timestep", type=float, help="fs per MD step (LAMMPS step columns and dumps)")
+    ir.add_argument("--dump-columns", help="dump columns of q,px,py,pz (default: c_ID[1..4])")
+    ir.add_argument("--correlation", type=float, help="correlation length in fs (default: half the series)")
+    ir.add_argument("--window", default="hann", choices=["hann", "hamming", "blackman", "none"])
+    ir.add_argument("--zero-pad", type=int, default=4, help="transform length / (2 x correlation length)")
+    ir.add_argument("--method", default="derivative", choices=["derivative", "omega2"])
+    ir.add_argument("--quantum-correction", default="none", choices=["none", "harmonic"])
+    ir.add_argument("--temperature", type=float, help="K (default: from the densnet md header); gives km/mol/cm^-1")
+    ir.add_argument("--bands", help="experimental bands file (wavenumber [label] per line)")
+    ir.add_argument("--reference", help="reference spectrum CSV to overlay")
+    ir.add_argument("--sticks", help="stick spectrum CSV (densnet harmonic) to broaden and overlay")
+    ir.add_argument("--stick-fwhm", type=float, default=20.0, help="Gaussian FWHM for the sticks (cm^-1)")
+    ir.add_argument("--peaks", help="write the peak table here (CSV)")
+    ir.add_argument("--prominence", type=float, default=0.02, help="peak prominence / maximum")
+    ir.add_argument("--xmin", type=float, default=400.0)
+    ir.add_argument("--xmax", type=float, default=4000.0)
+    ir.set_defaults(func=_cmd_ir)
+
+    hm = sub.add_parser("harmonic", help="harmonic frequencies + IR intensities of a model (or --dft) -> sticks CSV")
+    hm.add_argument("model", nargs="?", help="model file (or the structure with --dft)")
+    hm.add_argument("structure", nargs="?")
+    hm.add_argument("--dft", action="store_true", help="PySCF at the reference level instead of a model")
+    hm.add_argument("-o", "--output", help="stick CSV (wavenumber_cm-1, intensity_km/mol)")
+    hm.add_argument("--method", default="autograd", choices=["autograd", "fd"], help="model Hessian")
+    hm.add_argument("--fmax", type=float, default=1e-4, help="optimisation threshold (eV/A)")
+    hm.add_argument("--no-optimise", action="store_true", help="use the structure as given")
+    hm.add_argument("--write-optimised", help="write the optimised structure here")
+    hm.set_defaults(func=_cmd_harmonic)
     return p
 
 

@@ -1,0 +1,258 @@
+"""Harmonic vibrational analysis: frequencies and IR intensities from a densnet model (autograd Hessian and
+dipole derivatives, or finite differences) or from PySCF DFT at the reference level (analytic Hessian,
+finite-difference SCF dipoles).
+
+Units: Hessian eV/A^2, dipole derivatives dmu/dR in e (= e*A/A), masses amu, wavenumbers cm^-1,
+intensities km/mol = KM_PER_MOL * |dmu/dQ|^2 with Q = sqrt(m) x in A*sqrt(amu), dmu in e*A: the length unit
+cancels, so this is the same number as 974.88 |dmu/dQ|^2 with mu in e*bohr and Q in bohr*sqrt(amu).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms, units
+
+from .errors import DensnetError
+from .spectra import KM_PER_MOL
+
+#: cm^-1 per sqrt(eV/(A^2 amu)) (angular frequency -> wavenumber), about 521.47
+WAVENUMBER_PER_SQRT_EV_A2_AMU = np.sqrt(units._e / (1e-20 * units._amu)) / (2 * np.pi * units._c * 100)
+
+
+@dataclass
+class Modes:
+    """Vibrational modes: ``wavenumber`` [M] cm^-1 (negative = imaginary), ``intensity`` [M] km/mol,
+    ``vectors`` [M, N, 3] Cartesian displacements (mass-weighted eigenvectors / sqrt(m), normalised)."""
+
+    wavenumber: np.ndarray
+    intensity: np.ndarray
+    vectors: np.ndarray
+
+    def write_csv(self, path: str | Path, comment: str = "") -> None:
+        """Stick spectrum CSV: wavenumber_cm-1,intensity_km/mol (the format ``densnet ir --sticks`` reads)."""
+        lines = [f"# {comment}"] if comment else []
+        lines.append("wavenumber_cm-1,intensity_km/mol")
+        lines += [f"{w:.3f},{i:.6f}" for w, i in zip(self.wavenumber, self.intensity, strict=True)]
+        Path(path).write_text("\n".join(lines) + "\n")
+
+    def table(self) -> str:
+        rows = [" mode  wavenumber/cm^-1  intensity/km/mol"]
+        rows += [f"{k + 1:5d}  {w:16.2f}  {i:16.3f}" for k, (w, i) in enumerate(zip(self.wavenumber,
+                                                                                     self.intensity, strict=True))]
+        return "\n".join(rows)
+
+
+def internal_basis(positions: np.ndarray, masses: np.ndarray, tol: float = 1e-6) -> np.ndarray:
+    """Orthonormal basis [3N, 3N-6 (or -5 linear)] of mass-weighted displacements orthogonal to the
+    translations and infinitesimal rotations about the centre of mass."""
+    n = len(masses)
+    sm = np.sqrt(masses)
+    r = positions - (masses[:, None] * positions).sum(0) / masses.sum()
+    ext = []
+    for k in range(3):
+        t = np.zeros((n, 3))
+        t[:, k] = sm
+        ext.append(t.ravel())
+    for k in range(3):
+        axis = np.zeros(3)
+        axis[k] = 1.0
+        ext.append((np.cross(axis, r) * sm[:, None]).ravel())
+    u, sv, _ = np.linalg.svd(np.array(ext).T, full_matrices=True)
+    rank = int((sv > tol * sv.max()).sum())
+    return u[:, rank:]
+
+
+def normal_modes(hessian: np.ndarray, masses: np.ndarray, positions: np.ndarray,
+                 dmu_dx: np.ndarray | None = None) -> Modes:
+    """Harmonic analysis of ``hessian`` [3N, 3N] (eV/A^2) with ``masses`` [N] (amu) at ``positions`` [N, 3] (A);
+    ``dmu_dx`` [3N, 3] (e) gives intensities. Translations and rotations are projected out exactly."""
+    h = 0.5 * (hessian + hessian.T)
+    sm = np.repeat(np.sqrt(masses), 3)
+    hmw = h / sm[:, None] / sm[None, :]
+    d = internal_basis(positions, masses)
+    lam, v = np.linalg.eigh(d.T @ hmw @ d)
+    lmw = d @ v  # [3N, M] orthonormal mass-weighted modes
+    wn = np.sign(lam) * np.sqrt(np.abs(lam)) * WAVENUMBER_PER_SQRT_EV_A2_AMU
+    cart = (lmw / sm[:, None]).T.reshape(-1, len(masses), 3)
+    cart /= np.linalg.norm(cart.reshape(len(wn), -1), axis=1)[:, None, None]
+    if dmu_dx is None:
+        inten = np.full(len(wn), np.nan)
+    else:
+        dmu_dq = (lmw / sm[:, None]).T @ dmu_dx  # [M, 3] e/sqrt(amu)
+        inten = KM_PER_MOL * (dmu_dq**2).sum(axis=1)
+    return Modes(wn, inten, cart)
+
+
+# ------------------------------------------------------------------------------------------------- densnet model
+
+def model_derivatives(model, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
+    """(Hessian [3N, 3N] eV/A^2, dmu/dx [3N, 3] e) of a DensNet by double autograd (fixed neighbour graph)."""
+    import torch
+
+    from . import keys as K
+    from .model.observables import molecular_dipole
+
+    pos0, types, ei, sh = model.inputs(atoms)
+    pos = pos0.detach().clone().requires_grad_(True)
+    vec = pos.index_select(0, ei[1]) - pos.index_select(0, ei[0]) + sh
+    out = model.forward_edges(types, ei, vec, compute_energy=True)
+    energy = out[K.ATOM_ENERGY].sum()
+    batch = torch.zeros(len(atoms), dtype=torch.long, device=pos.device)
+    mu = molecular_dipole(out[K.CHARGES], out[K.ATOMIC_DIPOLES], pos, batch, 1)[0]
+    (grad,) = torch.autograd.grad(energy, pos, create_graph=True)
+    g = grad.reshape(-1)
+    n3 = g.numel()
+    hess = np.zeros((n3, n3))
+    for i in range(n3):
+        (row,) = torch.autograd.grad(g[i], pos, retain_graph=True)
+        hess[i] = row.reshape(-1).detach().cpu().double().numpy()
+    dmu = np.zeros((n3, 3))
+    for k in range(3):
+        (col,) = torch.autograd.grad(mu[k], pos, retain_graph=k < 2)
+        dmu[:, k] = col.reshape(-1).detach().cpu().double().numpy()
+    return hess, dmu
+
+
+def fd_derivatives(calc, atoms: Atoms, delta: float = 0.005) -> tuple[np.ndarray, np.ndarray]:
+    """(Hessian [3N, 3N] eV/A^2, dmu/dx [3N, 3] e) by central differences of an ASE calculator's forces and
+    dipole with displacements ``delta`` (A)."""
+    n3 = 3 * len(atoms)
+    hess, dmu = np.zeros((n3, n3)), np.zeros((n3, 3))
+    for i in range(n3):
+        res = []
+        for sgn in (1, -1):
+            a = atoms.copy()
+            a.calc = calc
+            a.positions[i // 3, i % 3] += sgn * delta
+            res.append((a.get_forces().reshape(-1), a.get_dipole_moment()))
+        hess[i] = -(res[0][0] - res[1][0]) / (2 * delta)
+        dmu[i] = (res[0][1] - res[1][1]) / (2 * delta)
+    return hess, dmu
+
+
+def optimise(atoms: Atoms, calc, fmax: float = 1e-4, steps: int = 2000) -> Atoms:
+    """BFGS minimum of ``calc`` (fmax in eV/A); raises DensnetError if it does not converge."""
+    from ase.optimize import BFGS
+
+    a = atoms.copy()
+    a.calc = calc
+    opt = BFGS(a, logfile=None)
+    if not opt.run(fmax=fmax, steps=steps):
+        f = np.abs(a.get_forces()).max()
+        raise DensnetError(f"geometry optimisation did not converge in {steps} steps (max force {f:.2e} eV/A)")
+    return a
+
+
+def model_harmonic(model, atoms: Atoms, method: str = "autograd", optimise_first: bool = True,
+                   fmax: float = 1e-4) -> tuple[Modes, Atoms]:
+    """Modes of a DensNet (gas phase) at its minimum near ``atoms``."""
+    from .calculator import DenSNetCalculator
+
+    calc = DenSNetCalculator(model)
+    a = optimise(atoms, calc, fmax) if optimise_first else atoms.copy()
+    if method == "autograd":
+        hess, dmu = model_derivatives(calc.model, a)
+    elif method == "fd":
+        hess, dmu = fd_derivatives(calc, a)
+    else:
+        raise DensnetError(f"unknown Hessian method {method!r} (autograd, fd)")
+    return normal_modes(hess, a.get_masses(), a.positions, dmu), a
+
+
+# --------------------------------------------------------------------------------------------------------- DFT
+
+def _scf(atoms: Atoms, lot, dm0=None):
+    from .dft import make_mol, run_scf
+
+    mol = make_mol(atoms.numbers, atoms.positions, lot.basis, lot.charge)
+    mf, _ = run_scf(mol, lot, dm0)
+    return mf
+
+
+class _PySCFForces:
+    """Minimal ASE calculator (energy, forces) at the reference level for the geometry optimisation."""
+
+    def __new__(cls, lot):
+        from ase.calculators.calculator import Calculator, all_changes
+
+        class Calc(Calculator):
+            implemented_properties = ["energy", "forces"]
+
+            def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+                super().calculate(atoms, properties, system_changes)
+                mf = _scf(self.atoms, lot, getattr(self, "_dm", None))
+                self._dm = mf.make_rdm1()
+                g = mf.nuc_grad_method().kernel()
+                self.results = {"energy": mf.e_tot * units.Hartree,
+                                "forces": -g * units.Hartree / units.Bohr}
+
+        return Calc()
+
+
+def dft_hessian(atoms: Atoms, lot=None, delta: float = 0.005) -> dict:
+    """Analytic RKS Hessian and finite-difference SCF dipole derivatives at ``atoms`` (no optimisation).
+
+    Returns ``hessian`` [3N, 3N] eV/A^2, ``dmu_dx`` [3N, 3] e, ``pyscf_wavenumbers`` (from
+    ``pyscf.hessian.thermo.harmonic_analysis``, cm^-1) and the SCF object.
+    """
+    from pyscf.hessian import thermo
+
+    from .dft import LevelOfTheory
+
+    lot = lot or LevelOfTheory()
+    mf = _scf(atoms, lot)
+    h = mf.Hessian().kernel()  # [N, N, 3, 3] Hartree/bohr^2
+    n = len(atoms)
+    hess = h.transpose(0, 2, 1, 3).reshape(3 * n, 3 * n) * units.Hartree / units.Bohr**2
+    ha = thermo.harmonic_analysis(mf.mol, h, imaginary_freq=False)
+    dm0 = mf.make_rdm1()
+    dmu = np.zeros((3 * n, 3))
+    for i in range(3 * n):
+        mus = []
+        for sgn in (1, -1):
+            a = atoms.copy()
+            a.positions[i // 3, i % 3] += sgn * delta
+            m = _scf(a, lot, dm0)
+            mus.append(m.dip_moment(unit="AU", verbose=0) * units.Bohr)  # e*A
+        dmu[i] = (mus[0] - mus[1]) / (2 * delta)
+    return {"hessian": hess, "dmu_dx": dmu, "pyscf_wavenumbers": np.asarray(ha["freq_wavenumber"]).real,
+            "mf": mf}
+
+
+def dft_harmonic(atoms: Atoms, lot=None, optimise_first: bool = True, fmax: float = 1e-4) -> tuple[Modes, Atoms]:
+    """Modes at the reference level of theory (PySCF), optimised first with BFGS on DFT forces."""
+    from .dft import LevelOfTheory
+
+    lot = lot or LevelOfTheory()
+    a = optimise(atoms, _PySCFForces(lot), fmax) if optimise_first else atoms.copy()
+    res = dft_hessian(a, lot)
+    return normal_modes(res["hessian"], a.get_masses(), a.positions, res["dmu_dx"]), a
+
+
+def command(structure: str, model: str | None, out: str | None, method: str = "autograd",
+            optimise_first: bool = True, fmax: float = 1e-4, optimised_xyz: str | None = None) -> Modes:
+    """``densnet harmonic``: model (``model`` path) or DFT (``model`` None); prints the table, writes sticks."""
+    import ase.io
+
+    if not Path(structure).is_file():
+        raise DensnetError(f"{structure}: no such file")
+    atoms = ase.io.read(structure, index=0)
+    if model is None:
+        from .dft import LevelOfTheory
+
+        modes, opt = dft_harmonic(atoms, None, optimise_first, fmax)
+        comment = f"densnet harmonic --dft {LevelOfTheory().describe()}"
+    else:
+        from . import load
+
+        modes, opt = model_harmonic(load(model), atoms, method, optimise_first, fmax)
+        comment = f"densnet harmonic {model} ({method} Hessian)"
+    print(modes.table())
+    if out:
+        modes.write_csv(out, comment)
+    if optimised_xyz:
+        ase.io.write(optimised_xyz, opt)
+    return modes
