@@ -173,7 +173,8 @@ def read_lammps_dump(path: str | Path, timestep: float, columns: list[str] | Non
     convention = "unwrapped" if all(c in names for c in ("xu", "yu", "zu")) else "auto"
     try:
         u = mda.Universe(str(path), format="LAMMPSDUMP", lammps_coordinate_convention=convention,
-                         unwrap_images=images and not unwrapped, additional_columns=cols)
+                         unwrap_images=images and not unwrapped, additional_columns=cols,
+                         dt=timestep * 1e-3)
     except (ValueError, OSError, IndexError) as exc:
         raise DensnetError(f"{path}: MDAnalysis could not read the dump ({exc})") from None
     steps, mus = [], []
@@ -345,7 +346,7 @@ def find_peaks(nu: np.ndarray, y: np.ndarray, prominence: float = 0.02, min_wave
     nu, y = nu[sel], y[sel]
     if len(y) < 3 or y.max() <= 0:
         return []
-    idx, props = _fp(y, prominence=prominence * y.max())
+    idx, props = _fp(y, prominence=prominence * y.max(), height=prominence * y.max())
     idx = idx[np.argsort(props["prominences"])[::-1][:max_peaks]]
     out = []
     for i in sorted(idx):
