@@ -6,22 +6,11 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import molecule
 
-
-def jitter(atoms: Atoms, n: int, amplitude: float = 0.05, seed: int = 0) -> list[Atoms]:
-    """``n`` randomly displaced copies (A), each its own trajectory id."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for k in range(n):
-        a = atoms.copy()
-        a.positions += rng.normal(0.0, amplitude, a.positions.shape)
-        a.info["traj"] = f"t{k}"
-        out.append(a)
-    return out
+from labelling_helpers import jitter
 
 
 @pytest.fixture(scope="session")

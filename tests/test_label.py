@@ -16,9 +16,9 @@ import pytest
 from ase import Atoms
 from ase.build import molecule
 
-from conftest import jitter
 from densnet.cli import main
 from densnet.dataset import load, load_h5, read_index, write_extxyz
+from labelling_helpers import jitter
 
 DENSNET = [sys.executable, "-m", "densnet.cli"]
 
