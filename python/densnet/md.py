@@ -111,7 +111,7 @@ def run(calc, atoms: Atoms, out: str | Path, s: MDSettings, progress: bool = Tru
     Returns a summary dict (steps done, mean production temperature, energy drift in eV/atom).
     """
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+    from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
     from ase.md.verlet import VelocityVerlet
 
     out = Path(out)
@@ -143,7 +143,7 @@ def run(calc, atoms: Atoms, out: str | Path, s: MDSettings, progress: bool = Tru
         if not s.trajectory.endswith((".xyz", ".extxyz")):
             _truncate_traj(traj_path, n_frames)
     else:
-        MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature, rng=rng)
+        thermalize_momenta(atoms, temperature_K=s.temperature, rng=rng)
         Stationary(atoms)
         outputs.open(None)
         if not s.trajectory.endswith((".xyz", ".extxyz")) and traj_path.exists():

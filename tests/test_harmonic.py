@@ -1,0 +1,164 @@
+"""Harmonic analysis: analytic diatomic, model autograd vs finite differences, PySCF DFT reference (H2O),
+and (slow) a trained model's harmonic frequencies vs the peaks of its own low-temperature MD."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import molecule
+
+sys.path.insert(0, str(Path(__file__).parent / "model"))
+from helpers import TINY, random_model  # noqa: E402
+
+from densnet.cli import main  # noqa: E402
+from densnet.harmonic import (  # noqa: E402
+    WAVENUMBER_PER_SQRT_EV_A2_AMU,
+    fd_derivatives,
+    model_derivatives,
+    normal_modes,
+)
+from densnet.spectra import KM_PER_MOL, find_peaks, read_csv_xy  # noqa: E402
+
+
+def test_unit_constants():
+    # sqrt(eV / (A^2 amu)) = 9.8227e13 rad/s; / (2 pi c) = 521.47 cm^-1
+    assert WAVENUMBER_PER_SQRT_EV_A2_AMU == pytest.approx(521.47, abs=0.01)
+    # 1 (D/A)^2/amu = 42.2561 km/mol (the textbook factor; 1 D = 0.0208194 e*A)
+    assert KM_PER_MOL * 0.20819434**2 == pytest.approx(42.2561, rel=1e-4)
+
+
+def test_diatomic_with_fixed_charges():
+    """Bond spring k between point charges +-q: nu = 521.47 sqrt(k/mu), I = 974.88 q^2 (1/m1 + 1/m2)."""
+    k, q, m = 30.0, 0.3, np.array([1.008, 35.45])
+    pos = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 1.27]])
+    u = np.zeros(6)
+    u[2], u[5] = -1.0, 1.0
+    hess = k * np.outer(u, u)
+    dmu = np.zeros((6, 3))
+    dmu[2, 2], dmu[5, 2] = -q, q  # mu_z = q (z2 - z1)
+    dmu[0, 0], dmu[3, 0], dmu[1, 1], dmu[4, 1] = -q, q, -q, q
+    modes = normal_modes(hess, m, pos, dmu)
+    assert len(modes.wavenumber) == 1  # linear: 3N - 5
+    mu_red = m[0] * m[1] / m.sum()
+    assert modes.wavenumber[0] == pytest.approx(WAVENUMBER_PER_SQRT_EV_A2_AMU * np.sqrt(k / mu_red), rel=1e-10)
+    assert modes.intensity[0] == pytest.approx(KM_PER_MOL * q**2 * (1 / m[0] + 1 / m[1]), rel=1e-10)
+
+
+def test_model_autograd_matches_finite_differences():
+    from densnet.calculator import DenSNetCalculator
+
+    model, _, _ = random_model(("H", "O"))
+    a = molecule("H2O")
+    a.positions += np.random.default_rng(0).normal(scale=0.03, size=a.positions.shape)
+    h_ag, d_ag = model_derivatives(model, a)
+    h_fd, d_fd = fd_derivatives(DenSNetCalculator(model), a, delta=1e-3)
+    assert np.abs(h_ag - h_ag.T).max() < 1e-8 * np.abs(h_ag).max()
+    np.testing.assert_allclose(h_ag, h_fd, atol=1e-5 * np.abs(h_ag).max())
+    np.testing.assert_allclose(d_ag, d_fd, atol=1e-6 * max(1.0, np.abs(d_ag).max()))
+    # a neutral molecule's dipole does not change under translation: sum of atomic polar tensors = 0
+    assert np.abs(d_ag.reshape(3, 3, 3).sum(axis=0)).max() < 1e-10
+
+
+def test_dft_h2o_matches_pyscf_frequencies():
+    """Our projection/diagonalisation of PySCF's analytic Hessian = pyscf.hessian.thermo.harmonic_analysis;
+    finite-difference SCF dipole derivatives obey the translation sum rule."""
+    from densnet.harmonic import dft_hessian
+
+    a = molecule("H2O")
+    res = dft_hessian(a)
+    masses = res["mf"].mol.atom_mass_list(isotope_avg=True)
+    modes = normal_modes(res["hessian"], masses, a.positions, res["dmu_dx"])
+    np.testing.assert_allclose(modes.wavenumber, np.sort(res["pyscf_wavenumbers"]), atol=0.5)
+    assert 1400 < modes.wavenumber[0] < 1800 and 3500 < modes.wavenumber[1] < modes.wavenumber[2] < 4100
+    apt = res["dmu_dx"].reshape(3, 3, 3)
+    assert np.abs(apt.sum(axis=0)).max() < 1e-3 * np.abs(apt).max()
+    assert np.all(modes.intensity > 0)
+
+
+# --------------------------------------------------------------------------------- trained model vs its own MD
+
+@pytest.fixture(scope="module")
+def trained_h2o(tmp_path_factory):
+    """A TINY model trained for about a minute on 24 normal-mode-sampled, PySCF-labelled water frames."""
+    import ase.io
+
+    from densnet.train import train
+
+    d = tmp_path_factory.mktemp("h2o_model")
+    ase.io.write(d / "h2o.xyz", molecule("H2O"))
+    exe = [sys.executable, "-m", "densnet.cli"]
+    subprocess.run(exe + ["sample", str(d / "h2o.xyz"), "-o", str(d / "f.extxyz"), "--temperature", "300",
+                          "--frames", "24", "--method", "normal-modes", "-q"], check=True)
+    subprocess.run(exe + ["label", str(d / "f.extxyz"), "-o", str(d / "d.h5"), "--split", "0.75,0.25,0.0", "-q",
+                          "--store-dm", "none"], check=True)
+    cfg = {"data": str(d / "d.h5"), "output": str(d / "run"), "batch_size": 4, "threads": 1, "model": TINY,
+           "density_loss": "coulomb",
+           "stages": {"density": {"epochs": 20, "lr": 0.01}, "energy": {"epochs": 150, "lr": 0.01}}}
+    return train(cfg, progress=False), d
+
+
+def harmonic_vs_md(model_path: Path, d: Path, production: str = "1500fs", timestep: float = 0.5) -> dict:
+    """Harmonic sticks and the IR peaks of a 20 K NVE run of the same model (rotation removed)."""
+    import ase.io
+
+    ase.io.write(d / "start.xyz", molecule("H2O"))
+    assert main(["harmonic", str(model_path), str(d / "start.xyz"), "-o", str(d / "sticks.csv"),
+                 "--write-optimised", str(d / "opt.xyz")]) == 0
+    nu_h, inten = read_csv_xy(d / "sticks.csv")
+    assert np.all(nu_h > 100), f"the trained potential has no minimum there: {nu_h}"
+    assert main(["md", str(model_path), str(d / "opt.xyz"), "--temperature", "20", "--equilibrate", "100fs",
+                 "--production", production, "--timestep", f"{timestep}fs", "-o", str(d / "md"), "-q",
+                 "--remove-rotation", "--friction", "0.02"]) == 0
+    assert main(["ir", str(d / "md" / "dipole.dat"), "-o", str(d / "ir.csv"), "--peaks", str(d / "peaks.csv"),
+                 "--correlation", "700", "--plot", str(d / "ir.png"), "--sticks", str(d / "sticks.csv")]) == 0
+    text = (d / "peaks.csv").read_text().splitlines()
+    resolution = float(text[0].split()[2])
+    peaks = np.loadtxt(text[2:], delimiter=",", ndmin=2)
+    # velocity Verlet turns a harmonic frequency w into arccos(1 - (w dt)^2 / 2) / dt
+    w = 2 * np.pi * 2.99792458e-5 * nu_h * timestep  # w dt
+    nu_verlet = nu_h * np.arccos(1 - w**2 / 2) / w
+    return {"harmonic": nu_h, "intensity": inten, "verlet": nu_verlet, "peaks": peaks, "resolution": resolution}
+
+
+@pytest.mark.slow
+def test_trained_model_harmonic_matches_low_temperature_md(trained_h2o):
+    model_path, d = trained_h2o
+    r = harmonic_vs_md(model_path, d)
+    found = r["peaks"][:, 0]
+    for nu, nu_v, inten in zip(r["harmonic"], r["verlet"], r["intensity"], strict=True):
+        if inten < 0.05 * r["intensity"].max():
+            continue  # too weak to stand out of a single short trajectory
+        closest = found[np.argmin(np.abs(found - nu_v))]
+        assert abs(closest - nu_v) < r["resolution"] / 2, (nu, nu_v, found, r["resolution"])
+
+
+@pytest.mark.slow
+def test_cli_harmonic_dft_with_optimisation(tmp_path):
+    import ase.io
+
+    a = molecule("H2O")
+    a.positions[1] += [0.0, 0.05, 0.03]
+    ase.io.write(tmp_path / "w.xyz", a)
+    assert main(["harmonic", "--dft", str(tmp_path / "w.xyz"), "-o", str(tmp_path / "dft.csv")]) == 0
+    nu, inten = read_csv_xy(tmp_path / "dft.csv")
+    assert len(nu) == 3 and np.all(nu > 1000) and np.all(inten > 0)
+
+
+def test_cli_harmonic_errors(tmp_path, capsys):
+    assert main(["harmonic", "--dft"]) == 2
+    assert main(["harmonic", "model.ckpt"]) == 2
+    assert main(["harmonic", "--dft", str(tmp_path / "nope.xyz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all("error" in e for e in err)
+
+
+def test_linear_molecule_has_3n_minus_5_modes():
+    a = Atoms("CO2", positions=[[0, 0, 0], [0, 0, 1.16], [0, 0, -1.16]])
+    hess = np.eye(9)
+    assert len(normal_modes(hess, a.get_masses(), a.positions).wavenumber) == 4
+    assert len(find_peaks(np.linspace(0, 10, 5), np.zeros(5))) == 0

@@ -1,0 +1,86 @@
+"""densnet md: outputs, exact continuation after a kill, settings checks, and densnet ir on its output."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import molecule
+
+sys.path.insert(0, str(Path(__file__).parent / "model"))
+from helpers import random_model  # noqa: E402
+
+from densnet import io_model  # noqa: E402
+from densnet.calculator import DenSNetCalculator  # noqa: E402
+from densnet.cli import main  # noqa: E402
+from densnet.errors import DensnetError  # noqa: E402
+from densnet.md import MDSettings, parse_time, run  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    model, _, _ = random_model(("H", "O"))
+    path = tmp_path_factory.mktemp("md") / "m.ckpt"
+    io_model.save(path, model)
+    return path
+
+
+def test_parse_time():
+    assert parse_time("5ps") == 5000 and parse_time("0.5fs") == 0.5 and parse_time(" 2 ns") == 2e6
+    assert parse_time("12") == 12.0
+    with pytest.raises(DensnetError, match="cannot read time"):
+        parse_time("5 minutes")
+
+
+@pytest.mark.parametrize("trajectory", ["traj.extxyz", "traj.traj"])
+def test_killed_run_continues_exactly(model_file, tmp_path, trajectory):
+    """A run stopped mid-equilibration and again mid-production, then re-run, equals an uninterrupted run
+    (outputs cut back to the last checkpoint, positions, momenta and the Langevin RNG state restored)."""
+    import ase.io
+
+    calc = DenSNetCalculator(io_model.load(model_file))
+    s = MDSettings(temperature=300, equilibrate=5.0, production=10.0, timestep=0.5, stride=3, energy_stride=2,
+                   checkpoint_every=4, thermostat="langevin", trajectory=trajectory)
+    full = run(calc, molecule("H2O"), tmp_path / "full", s, progress=False)
+    assert full["done"] and full["steps"] == 30
+    part = tmp_path / "part"
+    assert not run(calc, molecule("H2O"), part, s, progress=False, stop_after=7)["done"]  # in equilibration
+    assert not run(calc, molecule("H2O"), part, s, progress=False, stop_after=11)["done"]  # in production
+    assert run(calc, molecule("H2O"), part, s, progress=False)["done"]
+    for name in ("dipole.dat", "energies.dat") + ((trajectory,) if trajectory.endswith("xyz") else ()):
+        assert (part / name).read_text() == (tmp_path / "full" / name).read_text(), name
+    fa, fb = ase.io.read(tmp_path / "full" / trajectory, ":"), ase.io.read(part / trajectory, ":")
+    assert len(fa) == len(fb) == 20 // 3 + 0
+    for a, b in zip(fa, fb, strict=True):
+        assert np.array_equal(a.positions, b.positions)
+    mu = np.loadtxt(part / "dipole.dat")
+    assert mu.shape == (20, 4) and np.allclose(np.diff(mu[:, 0]), 0.5)
+    # the dipole column is the model's dipole of the written frames
+    last = fa[-1]
+    t = last.info["time_fs"]
+    np.testing.assert_allclose(mu[np.argmin(np.abs(mu[:, 0] - t)), 1:], last.get_dipole_moment(), atol=1e-10)
+    with pytest.raises(DensnetError, match="other settings"):
+        run(calc, molecule("H2O"), part, MDSettings(temperature=200, equilibrate=5.0, production=10.0),
+            progress=False)
+
+
+def test_cli_md_then_ir(model_file, tmp_path, capsys):
+    import ase.io
+
+    ase.io.write(tmp_path / "w.xyz", molecule("H2O"))
+    out = tmp_path / "run"
+    rc = main(["md", str(model_file), str(tmp_path / "w.xyz"), "--temperature", "50", "--equilibrate", "5fs",
+               "--production", "20fs", "--timestep", "0.5fs", "-o", str(out), "-q", "--remove-rotation",
+               "--energy-stride", "2"])
+    assert rc == 0
+    e = np.loadtxt(out / "energies.dat")
+    assert e[0, 0] < 0 < e[-1, 0]  # equilibration at negative times
+    # NVE production: total energy conserved much better than kinetic energy fluctuates
+    prod = e[e[:, 0] > 0]
+    assert np.ptp(prod[:, 3]) < 0.2 * np.ptp(prod[:, 2]) + 1e-6
+    rc = main(["ir", str(out / "dipole.dat"), "-o", str(tmp_path / "s.csv")])
+    assert rc == 0 and "km/mol/cm^-1" in capsys.readouterr().out  # temperature read from the md header
+    assert main(["md", str(model_file), str(tmp_path / "missing.xyz"), "--temperature", "50", "-o", str(out)]) == 2
+    assert "no such file" in capsys.readouterr().err
