@@ -52,7 +52,8 @@ class Model {
   static void set_num_threads(int n);
 
   // TorchScript graph-executor optimisation (process-wide). On: the first ~3 calls profile and fuse
-  // (seconds for an e3nn model), later calls run ~10% faster. Off: no warm-up, for short runs.
+  // (several seconds for an e3nn model) and shape changes (edge count) can re-trigger it; measured no
+  // faster in MD on CPU, so pair_style densnet leaves it off unless 'optimize yes'.
   static void set_jit_optimize(bool on);
 
  private:

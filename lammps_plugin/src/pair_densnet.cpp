@@ -56,7 +56,7 @@ void PairDensnet::settings(int narg, char **arg)
   device_ = "cpu";
   mode_ = Mode::Auto;
   threads_ = 1;
-  optimize_ = true;
+  optimize_ = false;
   int iarg = 0;
   while (iarg < narg) {
     const std::string key = arg[iarg];

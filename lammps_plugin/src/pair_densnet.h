@@ -44,7 +44,7 @@ class PairDensnet : public Pair {
   Mode mode_ = Mode::Auto;
   bool use_shift_ = false;    // resolved mode for the current run
   int threads_ = 1;
-  bool optimize_ = true;    // TorchScript graph-executor optimisation (profiling + fusion)
+  bool optimize_ = false;    // TorchScript graph-executor optimisation (profiling + fusion)
   double cutoff_ = 0.0;       // model cutoff (Angstrom)
   int receptive_field_ = 1;
   double cutghost_set_ = 0.0;    // ghost cutoff this style asked Comm for (0: none)

@@ -137,3 +137,35 @@ def clean_env() -> dict[str, str]:
     env.pop("LAMMPS_PLUGIN_PATH", None)
     env["OMP_NUM_THREADS"] = "1"
     return env
+
+
+BOX_MOLECULES = ("H2O", "CH3OH", "CH4", "H2CO", "CO2")
+
+
+def molecule_box(
+    n_per_side: int = 4, spacing: float = 4.2, seed: int = 11, names: tuple[str, ...] = BOX_MOLECULES
+) -> Atoms:
+    """n_per_side**3 randomly oriented whole small H/C/O molecules (cycling through ``names``) on a cubic
+    grid of ``spacing`` Angstrom, periodic; molecules at the box edge stick out (image flags in data files).
+
+    Returns Atoms with a per-atom "mol-id" array (1-based molecule index, for LAMMPS molecule IDs).
+    """
+    rng = np.random.default_rng(seed)
+    positions, symbols, mol_ids = [], [], []
+    k = 0
+    for a in range(n_per_side):
+        for b in range(n_per_side):
+            for c in range(n_per_side):
+                m = molecule(names[k % len(names)])
+                m.positions -= m.get_center_of_mass()
+                q = rng.normal(size=4)
+                q /= np.linalg.norm(q)
+                m.rotate(2 * np.degrees(np.arccos(q[0])), q[1:])
+                centre = (np.array([a, b, c]) + 0.5) * spacing + rng.uniform(-0.3, 0.3, 3)
+                positions.extend(m.positions + centre + np.array([0.4, 0.25, 0.0]) * spacing)
+                symbols.extend(m.get_chemical_symbols())
+                k += 1
+                mol_ids.extend([k] * len(m))
+    atoms = Atoms(symbols, positions=np.array(positions), cell=[n_per_side * spacing] * 3, pbc=True)
+    atoms.set_array("mol-id", np.array(mol_ids))
+    return atoms

@@ -108,7 +108,7 @@ def export_checkpoint(
         raise DensnetError(f"device must be cpu or cuda, not {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise DensnetError("--device cuda: this torch build or machine has no CUDA device")
-    data = io_model.read(checkpoint)
+    data = io_model.read(_zip_or_error(checkpoint))
     tdtype = torch.float64 if dtype == "float64" else torch.float32
     model = io_model.model_from_dict(data, tdtype).to(device)
     basis, level = checkpoint_provenance(data)
@@ -149,10 +149,8 @@ def describe(path: str | Path) -> tuple[str, list[tuple[str, str]]]:
 
     Raises DensnetError with a one-line message for missing, corrupt or foreign files.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DensnetError(f"{path}: no such file")
-    if zipfile.is_zipfile(path) and _is_torchscript(path):
+    path = _zip_or_error(path)
+    if _is_torchscript(path):
         try:
             md = read_metadata(path)
         except MetadataError as exc:
@@ -180,6 +178,17 @@ def describe(path: str | Path) -> tuple[str, list[tuple[str, str]]]:
     if "best_val" in data:
         rows.append(("best_val", json.dumps(data["best_val"])))
     return f"densnet model checkpoint {path}", rows
+
+
+def _zip_or_error(path: str | Path) -> Path:
+    """``path`` if it is a zip archive (torch checkpoints and TorchScript files are); else DensnetError."""
+    path = Path(path)
+    if not path.is_file():
+        raise DensnetError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):
+        raise DensnetError(f"{path}: not a densnet model file (neither a checkpoint nor an exported model: "
+                           "not a zip archive; truncated or foreign?)")
+    return path
 
 
 def _is_torchscript(path: Path) -> bool:

