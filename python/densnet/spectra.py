@@ -111,6 +111,8 @@ def read_table(path: str | Path, timestep: float | None = None) -> DipoleSeries:
         raise DensnetError(f"{path}: no data rows (empty time series)")
     data = np.asarray(rows)
     steps = bool(names) and names[0].lower() in ("timestep", "step", "steps")
+    if names and names[0] == "time_fs":  # densnet md: times in fs whatever --timestep says
+        timestep, steps = None, False
     if steps or timestep is not None:
         if timestep is None:
             raise DensnetError(f"{path}: the first column is a step number ({names[0]}); give --timestep (fs)")
