@@ -49,7 +49,7 @@ def checkpoint_provenance(data: dict) -> tuple[str, str]:
     return basis, level
 
 
-def test_geometry(elements: list[str], seed: int = 0):
+def probe_structure(elements: list[str], seed: int = 0):
     """A small non-symmetric periodic test structure (ASE Atoms): a random walk of 1.2 A steps through two
     atoms of each element (no two atoms closer than 1.0 A) in a cell 2 A wider than the walk, so that
     edges cross the cell boundary."""
@@ -108,7 +108,10 @@ def export_checkpoint(
         raise DensnetError(f"device must be cpu or cuda, not {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise DensnetError("--device cuda: this torch build or machine has no CUDA device")
-    data = io_model.read(_zip_or_error(checkpoint))
+    checkpoint = _zip_or_error(checkpoint)
+    if _is_torchscript(checkpoint):  # torch.load would hand it to torch.jit.load
+        raise DensnetError(f"{checkpoint}: an exported TorchScript model, not a training checkpoint (model.ckpt)")
+    data = io_model.read(checkpoint)
     tdtype = torch.float64 if dtype == "float64" else torch.float32
     model = io_model.model_from_dict(data, tdtype).to(device)
     basis, level = checkpoint_provenance(data)
@@ -129,7 +132,7 @@ def export_checkpoint(
         scripted, md_back = load_model(tmp, map_location=device)
         if md_back != md:
             raise DensnetError(f"metadata read back from {output} differs from what was written")
-        atoms = test_geometry(list(md.elements))
+        atoms = probe_structure(list(md.elements))
         ref = _run(eager, atoms, md, device)
         got = _run(scripted, atoms, md, device)
         got2 = _run(scripted, atoms, md, device)  # the optimising executor recompiles on later calls
