@@ -164,6 +164,18 @@ def test_cli_harmonic_dft_with_optimisation(tmp_path):
     assert len(nu) == 3 and np.all(nu > 1000) and np.all(inten > 0)
 
 
+def test_cli_harmonic_arguments(tmp_path, capsys, monkeypatch):
+    import densnet.harmonic
+
+    calls = []
+    monkeypatch.setattr(densnet.harmonic, "command", lambda *args: calls.append(args))
+    assert main(["harmonic", "--dft", "w.xyz", "-o", "s.csv"]) == 0
+    assert main(["harmonic", "m.ckpt", "w.xyz", "--method", "fd", "--no-optimise"]) == 0
+    assert calls[0][:4] == ("w.xyz", None, "s.csv", "autograd") and calls[0][4] is True
+    assert calls[1][:4] == ("w.xyz", "m.ckpt", None, "fd") and calls[1][4] is False
+    monkeypatch.undo()
+
+
 def test_cli_harmonic_errors(tmp_path, capsys):
     assert main(["harmonic", "--dft"]) == 2
     assert main(["harmonic", "model.ckpt"]) == 2

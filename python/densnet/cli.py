@@ -161,15 +161,11 @@ def _cmd_ir(a: argparse.Namespace) -> None:
 def _cmd_harmonic(a: argparse.Namespace) -> None:
     from .harmonic import command
 
-    if a.dft == (a.model is not None) or (a.dft and a.structure is not None):
+    if a.model is None or (a.structure is None) != a.dft:
         from .errors import DensnetError
 
         raise DensnetError("use 'densnet harmonic MODEL structure.xyz' or 'densnet harmonic --dft structure.xyz'")
     structure = a.model if a.dft else a.structure
-    if structure is None:
-        from .errors import DensnetError
-
-        raise DensnetError("no structure given")
     command(structure, None if a.dft else a.model, a.output, a.method, not a.no_optimise, a.fmax, a.write_optimised)
 
 
