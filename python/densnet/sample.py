@@ -39,6 +39,16 @@ def xtb_calculator():
     return TBLite(method="GFN2-xTB", verbosity=0)
 
 
+def _thermalize(atoms: Atoms, temperature: float, rng: np.random.Generator) -> None:
+    """Maxwell-Boltzmann momenta at ``temperature`` K (ASE >= 3.29 name, older fallback)."""
+    from ase.md import velocitydistribution as vd
+
+    if hasattr(vd, "thermalize_momenta"):
+        vd.thermalize_momenta(atoms, temperature, rng=rng)
+    else:
+        vd.MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+
+
 def sample_md(starts: list[Atoms], n_frames: int, temperature: float, n_traj: int, seed: int,
               timestep_fs: float = 0.5, equilibrate_fs: float = 1000.0, stride_fs: float = 50.0,
               friction_per_fs: float = 0.01, calc_factory=xtb_calculator, progress: bool = True) -> list[Atoms]:
@@ -48,7 +58,7 @@ def sample_md(starts: list[Atoms], n_frames: int, temperature: float, n_traj: in
     ``equilibrate_fs`` and then sampled every ``stride_fs``. Reproducible for a given ``seed``.
     """
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, ZeroRotation
+    from ase.md.velocitydistribution import ZeroRotation
     from tqdm import tqdm
 
     per_traj = [n_frames // n_traj + (1 if t < n_frames % n_traj else 0) for t in range(n_traj)]
@@ -65,7 +75,7 @@ def sample_md(starts: list[Atoms], n_frames: int, temperature: float, n_traj: in
         rng = np.random.default_rng([seed, t])
         atoms = start.copy()
         atoms.calc = calc_factory()
-        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+        _thermalize(atoms, temperature, rng)
         ZeroRotation(atoms)
         dyn = Langevin(atoms, timestep=timestep_fs * units.fs, temperature_K=temperature,
                        friction=friction_per_fs / units.fs, fixcm=False, rng=rng)
@@ -79,7 +89,7 @@ def sample_md(starts: list[Atoms], n_frames: int, temperature: float, n_traj: in
                     raise DensnetError(f"more than {rejected - 1} frames changed their bonds at {temperature} K; "
                                        "lower the temperature or check the start structure")
                 atoms.set_positions(start.positions)  # restart this trajectory from its start structure
-                MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+                _thermalize(atoms, temperature, rng)
                 dyn.run(n_eq)
                 continue
             frame = Atoms(numbers=atoms.numbers, positions=atoms.positions.copy())
