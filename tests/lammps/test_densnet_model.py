@@ -278,3 +278,21 @@ def test_nve_briefly_trained_model_drift(plugin, tmp_path):
     print(f"briefly trained densnet model, ethanol NVE dt=0.50 fs, {t[-1]:.2f} ps: drift {drift:.2e} eV/atom/ps, "
           f"rms deviation {rms:.2e} eV/atom")
     assert abs(drift) < 1e-4 and np.abs(q).max() < 1e-10
+
+
+def test_float32_export_through_cli_runs_in_lammps(plugin, densnet_model, tmp_path, capsys):
+    """`densnet-export --dtype float32` writes a float32 file; LAMMPS (inputs and outputs in double) matches
+    the float64 Python model to float32 precision."""
+    from densnet.cli import export_main
+    from densnet.deploy.metadata import read_metadata
+
+    out = tmp_path / "tiny32.pt"
+    assert export_main([str(densnet_model.checkpoint), "-o", str(out), "--dtype", "float32"]) == 0
+    assert "wrote" in capsys.readouterr().out and read_metadata(out).dtype == "float32"
+    atoms = ethanol_gas()
+    data = write_data(tmp_path / "ethanol.data", atoms, ELEMENTS)
+    res = lammps_run0(plugin, data, out, "f f f", "")
+    ref = python_model(atoms, densnet_model)
+    for key in ("energy", "forces", "charges", "atomic_dipoles", "dipole"):
+        assert_matches(res[key], ref[key], f"float32 {key}", rtol=1e-4)
+    assert np.abs(res["forces"] - ref["forces"]).max() > 0  # really a float32 evaluation
