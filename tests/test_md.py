@@ -84,3 +84,36 @@ def test_cli_md_then_ir(model_file, tmp_path, capsys):
     assert rc == 0 and "km/mol/cm^-1" in capsys.readouterr().out  # temperature read from the md header
     assert main(["md", str(model_file), str(tmp_path / "missing.xyz"), "--temperature", "50", "-o", str(out)]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sigkill_then_same_command_continues(model_file, tmp_path):
+    """kill -9 of a real `densnet md` process, then the same command: same outputs as an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import ase.io
+
+    ase.io.write(tmp_path / "w.xyz", molecule("H2O"))
+
+    def cmd(out):
+        return [sys.executable, "-m", "densnet.cli", "md", str(model_file), str(tmp_path / "w.xyz"), "-o", str(out),
+                "--temperature", "300", "--equilibrate", "5fs", "--production", "25fs", "--checkpoint-every", "7",
+                "--energy-stride", "1", "-q"]
+
+    subprocess.run(cmd(tmp_path / "full"), check=True)
+    proc = subprocess.Popen(cmd(tmp_path / "killed"))
+    ckpt = tmp_path / "killed" / "checkpoint.npz"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.exists() and int(np.load(ckpt)["step"]) >= 21:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    subprocess.run(cmd(tmp_path / "killed"), check=True)
+    for name in ("dipole.dat", "energies.dat", "traj.extxyz"):
+        assert (tmp_path / "killed" / name).read_text() == (tmp_path / "full" / name).read_text(), name
