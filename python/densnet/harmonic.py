@@ -133,10 +133,17 @@ def fd_derivatives(calc, atoms: Atoms, delta: float = 0.005) -> tuple[np.ndarray
     return hess, dmu
 
 
+def _log(msg: str) -> None:
+    import sys
+
+    print(f"densnet harmonic: {msg}", file=sys.stderr, flush=True)
+
+
 def optimise(atoms: Atoms, calc, fmax: float = 1e-4, steps: int = 2000) -> Atoms:
     """BFGS minimum of ``calc`` (fmax in eV/A); raises DensnetError if it does not converge."""
     from ase.optimize import BFGS
 
+    _log(f"optimising (BFGS, fmax {fmax:g} eV/A)")
     a = atoms.copy()
     a.calc = calc
     opt = BFGS(a, logfile=None)
@@ -205,12 +212,15 @@ def dft_hessian(atoms: Atoms, lot=None, delta: float = 0.005, dipoles: bool = Tr
 
     lot = lot or LevelOfTheory()
     mf = _scf(atoms, lot)
+    _log("analytic DFT Hessian")
     h = mf.Hessian().kernel()  # [N, N, 3, 3] Hartree/bohr^2
     n = len(atoms)
     hess = h.transpose(0, 2, 1, 3).reshape(3 * n, 3 * n) * units.Hartree / units.Bohr**2
     ha = thermo.harmonic_analysis(mf.mol, h, imaginary_freq=False)
     dm0 = mf.make_rdm1()
     dmu = np.zeros((3 * n, 3)) if dipoles else None
+    if dipoles:
+        _log(f"dipole derivatives: {6 * n} SCFs")
     for i in range(3 * n if dipoles else 0):
         mus = []
         for sgn in (1, -1):
