@@ -233,19 +233,21 @@ def dft_hessian(atoms: Atoms, lot=None, delta: float = 0.005, dipoles: bool = Tr
             "mf": mf}
 
 
-def dft_harmonic(atoms: Atoms, lot=None, optimise_first: bool = True, fmax: float = 1e-4) -> tuple[Modes, Atoms]:
-    """Modes at the reference level of theory (PySCF), optimised first with BFGS on DFT forces."""
+def dft_harmonic(atoms: Atoms, lot=None, optimise_first: bool = True, fmax: float = 1e-3) -> tuple[Modes, Atoms]:
+    """Modes at the reference level of theory (PySCF), optimised first with BFGS on DFT forces (``fmax`` eV/A:
+    much tighter than 1e-3 is below the grid noise of the forces and may never converge)."""
     from .dft import LevelOfTheory
 
     lot = lot or LevelOfTheory()
-    a = optimise(atoms, _PySCFForces(lot), fmax) if optimise_first else atoms.copy()
+    a = optimise(atoms, _PySCFForces(lot), fmax, steps=300) if optimise_first else atoms.copy()
     res = dft_hessian(a, lot)
     return normal_modes(res["hessian"], a.get_masses(), a.positions, res["dmu_dx"]), a
 
 
 def command(structure: str, model: str | None, out: str | None, method: str = "autograd",
-            optimise_first: bool = True, fmax: float = 1e-4, optimised_xyz: str | None = None) -> Modes:
-    """``densnet harmonic``: model (``model`` path) or DFT (``model`` None); prints the table, writes sticks."""
+            optimise_first: bool = True, fmax: float | None = None, optimised_xyz: str | None = None) -> Modes:
+    """``densnet harmonic``: model (``model`` path) or DFT (``model`` None); prints the table, writes sticks.
+    ``fmax`` (eV/A) defaults to 1e-4 for models and 1e-3 for DFT."""
     import ase.io
 
     if not Path(structure).is_file():
@@ -254,12 +256,12 @@ def command(structure: str, model: str | None, out: str | None, method: str = "a
     if model is None:
         from .dft import LevelOfTheory
 
-        modes, opt = dft_harmonic(atoms, None, optimise_first, fmax)
+        modes, opt = dft_harmonic(atoms, None, optimise_first, fmax or 1e-3)
         comment = f"densnet harmonic --dft {LevelOfTheory().describe()}"
     else:
         from . import load
 
-        modes, opt = model_harmonic(load(model), atoms, method, optimise_first, fmax)
+        modes, opt = model_harmonic(load(model), atoms, method, optimise_first, fmax or 1e-4)
         comment = f"densnet harmonic {model} ({method} Hessian)"
     print(modes.table())
     if out:
