@@ -17,7 +17,9 @@ from . import __version__
 from .errors import DensnetError
 
 FORMAT = "densnet-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: version 2: fused per-edge tensor products, per-element weights gathered by type, one shared edge
+#: embedding, float64 electron-bookkeeping buffers (model/network.py). Version-1 weights do not map onto it.
 
 
 def model_header(model) -> dict:
@@ -51,6 +53,11 @@ def read(path: str | Path) -> dict:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise DensnetError(f"{path}: not a densnet model file (format {found!r}, expected {FORMAT!r})")
+    if data.get("format_version") == 1:
+        raise DensnetError(f"{path}: model format version 1 (densnet {data.get('densnet_version')}) uses the old "
+                           f"network layout, which this densnet {__version__} (format {FORMAT_VERSION}) cannot "
+                           "load: retrain the model with this version (densnet train), or use the densnet "
+                           "version that wrote it")
     if data.get("format_version") != FORMAT_VERSION:
         raise DensnetError(f"{path}: model format version {data.get('format_version')!r} (densnet "
                            f"{data.get('densnet_version')}); this densnet {__version__} reads {FORMAT_VERSION}")

@@ -118,6 +118,26 @@ def test_batch_independence_and_local_charge(setup):
     assert abs(n_el - e.numbers.sum()) < 1e-10 * e.numbers.sum()
 
 
+def test_float32_model_conserves_electrons_exactly():
+    """float32 models keep the electron bookkeeping (SAD, integrals, projection, transfer) in float64."""
+    model, _, tables = random_model(("H", "C", "O"), seed=3, dtype=torch.float32)
+    assert model.energy_scale.dtype == torch.float32 and model.n_int.dtype == torch.float64
+    e = ethanol()
+    w = water()
+    w.positions += np.array([3.5, 0.0, 0.0])  # charge flows between the two molecules
+    b = _batch([e + w], model.elements, model.cutoff)
+    b = (b[0].float(), b[1], b[2], b[3].float(), b[4], b[5])
+    out = compute_properties(model, *b)
+    assert out["forces"].dtype == torch.float32 and out["charges"].dtype == torch.float32
+    q = out["charges"].double()
+    assert q.abs().max().item() > 1e-3
+    n_el = float((e + w).numbers.sum())
+    eps = float(torch.finfo(torch.float32).eps)
+    # rounding of each float64 charge to float32 only (the float64 sum is zero to ~1e-15)
+    assert abs(q.sum().item()) < len(q) * eps * q.abs().max().item()
+    assert abs(q.sum().item()) < 1e-2 * eps * n_el
+
+
 def test_forces_finite_differences(setup):
     model, _, _ = setup
     atoms = water()

@@ -71,6 +71,10 @@ def test_model_file_roundtrip_and_errors(tmp_path):
     torch.save(d, tmp_path / "v99.ckpt")
     with pytest.raises(DensnetError, match="version 99"):
         io_model.load(tmp_path / "v99.ckpt")
+    d["format_version"] = 1  # the pre-2026-11 network layout: a clear message, not a state-dict error
+    torch.save(d, tmp_path / "v1.ckpt")
+    with pytest.raises(DensnetError, match="format version 1 .* old network layout"):
+        io_model.load(tmp_path / "v1.ckpt")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.ckpt")
     with pytest.raises(DensnetError, match="not a densnet model"):
         io_model.load(tmp_path / "foreign.ckpt")

@@ -36,19 +36,60 @@ class RadialEmbedding(nn.Module):
         return basis, self.envelope(r)
 
 
+class SphericalHarmonics(nn.Module):
+    """e3nn's real spherical harmonics (component normalisation, of the unit vector) up to lmax in few ops.
+
+    Y_l is a homogeneous polynomial of degree l; all ordered products u_a u_b ... of the unit vector up to
+    degree lmax are formed by outer products (1 + 3 + 9 + ... columns) and mapped by one constant matrix,
+    fitted once (exactly, least squares on random points) to ``e3nn.o3.spherical_harmonics``. Replaces e3nn's
+    generated code (hundreds of tiny elementwise ops per call, forward and backward). u [E, 3] -> [E, (lmax+1)^2].
+    """
+
+    def __init__(self, lmax: int) -> None:
+        super().__init__()
+        self.lmax = int(lmax)
+        rng = torch.Generator().manual_seed(0)
+        x = torch.randn(400, 3, generator=rng, dtype=torch.float64)
+        mono = self._monomials(x)
+        blocks = []
+        c0 = 0
+        coef = torch.zeros(mono.shape[1], (self.lmax + 1) ** 2, dtype=torch.float64)
+        for l in range(self.lmax + 1):
+            y = o3.spherical_harmonics(l, x, normalize=False, normalization="component")  # degree-l polynomial
+            m = mono[:, c0 : c0 + 3**l]
+            sol = torch.linalg.lstsq(m, y, driver="gelsd").solution
+            assert torch.allclose(m @ sol, y, atol=1e-10 * float(y.abs().max())), l
+            coef[c0 : c0 + 3**l, l * l : (l + 1) ** 2] = sol
+            blocks.append(sol)
+            c0 += 3**l
+        self.register_buffer("coef", coef.to(torch.get_default_dtype()), persistent=False)
+
+    def _monomials(self, u: torch.Tensor) -> torch.Tensor:
+        n = u.shape[0]
+        cur = torch.ones(n, 1, dtype=u.dtype, device=u.device)
+        parts = [cur]
+        for _ in range(self.lmax):
+            cur = (cur.unsqueeze(-1) * u.unsqueeze(1)).reshape(n, -1)
+            parts.append(cur)
+        return torch.cat(parts, dim=1)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(self._monomials(u), self.coef)
+
+
 class EdgeEmbedding(nn.Module):
     """Edge vectors -> (spherical harmonics [E, (lmax+1)^2] (component normalisation), radial basis, envelope)."""
 
     def __init__(self, lmax: int, cutoff: float, n_basis: int = 8) -> None:
         super().__init__()
         self.irreps_sh = o3.Irreps.spherical_harmonics(lmax)
-        self.sh = o3.SphericalHarmonics(self.irreps_sh, True, "component")
+        self.sh = SphericalHarmonics(lmax)
         self.radial = RadialEmbedding(cutoff, n_basis)
 
     def forward(self, vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         r = torch.linalg.norm(vectors, dim=-1)
         basis, env = self.radial(r)
-        return self.sh(vectors), basis, env
+        return self.sh(vectors / r.unsqueeze(-1)), basis, env
 
 
 class ElementEmbedding(nn.Module):
@@ -62,28 +103,3 @@ class ElementEmbedding(nn.Module):
     def forward(self, types: torch.Tensor) -> torch.Tensor:
         onehot = torch.nn.functional.one_hot(types, self.n_types).to(self.linear.weight.dtype)
         return self.linear(onehot)
-
-
-class PerElementLinear(nn.Module):
-    """A separate ``o3.Linear`` per element between per-element irreps and common irreps.
-
-    ``irreps_in``/``irreps_out`` are lists (one per element) or a single string shared by all. Inputs and
-    outputs are zero-padded rows [N, max dim]; row n uses element types[n]'s map.
-    """
-
-    def __init__(self, irreps_in: list[str], irreps_out: list[str], biases: bool = False) -> None:
-        super().__init__()
-        self.linears = nn.ModuleList(
-            [o3.Linear(i, o, biases=biases) for i, o in zip(irreps_in, irreps_out, strict=True)])
-        self.dims_in = [o3.Irreps(i).dim for i in irreps_in]
-        self.dims_out = [o3.Irreps(o).dim for o in irreps_out]
-        self.out_dim = max(self.dims_out)
-
-    def forward(self, x: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
-        out = torch.zeros(x.shape[0], self.out_dim, dtype=x.dtype, device=x.device)
-        for k, lin in enumerate(self.linears):
-            sel = (types == k).nonzero().squeeze(-1)
-            y = lin(x.index_select(0, sel)[:, : self.dims_in[k]])
-            y = torch.nn.functional.pad(y, [0, self.out_dim - self.dims_out[k]])
-            out = out.index_copy(0, sel, y)
-        return out

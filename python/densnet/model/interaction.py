@@ -1,8 +1,18 @@
-"""Equivariant message passing: a gated nonlinearity and the interaction (convolution) block."""
+"""Equivariant message passing: a gated nonlinearity and the interaction (convolution) block.
+
+Features are "natural" irreps ``m0 x 0e + m1 x 1o + m2 x 2e + ...`` (one block per l, parity (-1)^l) in
+e3nn's flat layout (per block [mul, 2l+1], mul-major). The edge tensor product TP(h_j, Y(r_ij)) with
+channel-wise ("uvu") weights is evaluated as one batched matrix product per input l: the Clebsch-Gordan
+coefficients are contracted with the edge's spherical harmonics first (B_l1[e] = sum_l2 C Y_l2, shape
+[2 l1 + 1, sum over paths of 2 l3 + 1], computed once per edge and shared by layers of equal irreps), then
+m[e] = h_j,l1[e] @ B_l1[e]. Path weights from the radial MLP multiply the result; the channel mixing of
+messages and the self-connection is one matrix product per output l on the aggregated node features.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import List, Tuple  # noqa: UP035  (TorchScript needs typing.List)
 
 import torch
 from e3nn import o3
@@ -41,7 +51,7 @@ class Gate(nn.Module):
             for _ in range(mul):
                 idx.extend([g] * ir.dim)
                 g += 1
-        self.register_buffer("gate_index", torch.tensor(idx, dtype=torch.long))
+        self.register_buffer("gate_index", torch.tensor(idx, dtype=torch.long), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = torch.nn.functional.silu(x[:, : self.n_scalars])
@@ -56,52 +66,183 @@ def natural_irreps(mul_scalar: int, mul_vector: int, lmax: int) -> o3.Irreps:
     return o3.Irreps([p for p in parts if p[0] > 0])
 
 
-class Interaction(nn.Module):
-    """One message-passing layer: h_i' = act(W_self h_i + W_msg sum_j TP(h_j, Y(r_ij); R(|r_ij|)) / sqrt(k)).
+def natural_blocks(irreps: o3.Irreps) -> list[tuple[int, int]]:
+    """[(mul, l)] of natural irreps with one block per l in increasing order (checked)."""
+    blocks = [(mul, ir.l) for mul, ir in o3.Irreps(irreps)]
+    ls = [l for _, l in blocks]
+    assert ls == sorted(set(ls)), f"one block per l, increasing: {irreps}"
+    assert all(ir.p == (-1) ** ir.l for _, ir in o3.Irreps(irreps)), f"parity (-1)^l only: {irreps}"
+    return blocks
 
-    The tensor-product weights come from an MLP of the radial basis times the cutoff envelope. ``gate``
-    False gives a linear (ungated) output, used for the last density layer. Shapes: h [N, irreps_in.dim],
-    sh [E, irreps_sh.dim], radial [E, n_radial], envelope [E] -> [N, irreps_out.dim].
+
+def block_offsets(blocks: list[tuple[int, int]]) -> list[int]:
+    """Start of each block (and the end) in the flat layout."""
+    off = [0]
+    for mul, l in blocks:
+        off.append(off[-1] + mul * (2 * l + 1))
+    return off
+
+
+class Interaction(nn.Module):
+    """One message-passing layer: h_i' = act(W [h_i, sum_j TP(h_j, Y(r_ij); R(|r_ij|)) / sqrt(k)]).
+
+    The tensor-product weights come from an MLP of the radial basis times the cutoff envelope (one weight per
+    path and input channel). ``gate`` False gives a linear (ungated) output, used for the last density layer.
+    Shapes: h [N, irreps_in.dim], sh [E, >= (lmax_sh+1)^2] (component normalisation), radial [E, n_radial],
+    envelope [E] -> [N, irreps_out.dim]. The edge basis (``edge_basis(sh)``) may be shared by layers of equal
+    irreps: forward returns it, pass it back in (an empty list computes it).
     """
 
-    def __init__(self, irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_out: o3.Irreps, n_radial: int,
+    def __init__(self, irreps_in: o3.Irreps, lmax_sh: int, irreps_out: o3.Irreps, n_radial: int,
                  radial_hidden: int, avg_num_neighbors: float, gate: bool = True) -> None:
         super().__init__()
-        irreps_in, irreps_sh, irreps_out = o3.Irreps(irreps_in), o3.Irreps(irreps_sh), o3.Irreps(irreps_out)
+        irreps_in, irreps_out = o3.Irreps(irreps_in), o3.Irreps(irreps_out)
         self.irreps_in, self.irreps_out = irreps_in, irreps_out
-        wanted = {ir for _, ir in irreps_out}
-        mid, instr = [], []
-        for i1, (mul, ir1) in enumerate(irreps_in):
-            for i2, (_, ir2) in enumerate(irreps_sh):
-                for ir in ir1 * ir2:
-                    if ir in wanted:
-                        instr.append((i1, i2, len(mid), "uvu", True))
-                        mid.append((mul, ir))
-        irreps_mid = o3.Irreps(mid)
-        self.tp = o3.TensorProduct(irreps_in, irreps_sh, irreps_mid, instr, shared_weights=False,
-                                   internal_weights=False)
-        self.radial = MLP([n_radial, radial_hidden, radial_hidden, self.tp.weight_numel])
+        self.lmax_sh = int(lmax_sh)
+        blocks_in, blocks_out = natural_blocks(irreps_in), natural_blocks(irreps_out)
+        ls_out = [l for _, l in blocks_out]
+        dt = torch.get_default_dtype()
+        n_sh = (self.lmax_sh + 1) ** 2
+        self.n_sh = n_sh
+        # per input block: paths (l2, l3) sorted by l3; CG-sh matrix G [(lsh+1)^2, (2 l1+1) * D]
+        g_cols: list[torch.Tensor] = []
+        self.in_mul: List[int] = []  # noqa: UP006
+        self.in_dim: List[int] = []  # noqa: UP006
+        self.d_cols: List[int] = []  # noqa: UP006
+        self.n_paths: List[int] = []  # noqa: UP006
+        path_col: list[int] = []
+        # for each output l: list of (input block, start col, end col, n paths)
+        gather: dict[int, list[tuple[int, int, int, int]]] = {l: [] for l in ls_out}
+        for k, (mul, l1) in enumerate(blocks_in):
+            cols: list[torch.Tensor] = []
+            d = 0
+            p = 0
+            for l3 in ls_out:
+                start, n_p = d, 0
+                for l2 in range(self.lmax_sh + 1):
+                    if abs(l1 - l2) <= l3 <= l1 + l2 and (l1 + l2 + l3) % 2 == 0:
+                        c = o3.wigner_3j(l1, l2, l3).to(dt) * math.sqrt(2 * l3 + 1)  # [2l1+1, 2l2+1, 2l3+1]
+                        g = torch.zeros(n_sh, 2 * l1 + 1, 2 * l3 + 1, dtype=dt)
+                        g[l2 * l2 : (l2 + 1) ** 2] = c.permute(1, 0, 2)
+                        cols.append(g)
+                        path_col.extend([p] * (2 * l3 + 1))
+                        d += 2 * l3 + 1
+                        p += 1
+                        n_p += 1
+                if n_p:
+                    gather[l3].append((k, start, d, n_p))
+            self.in_mul.append(mul)
+            self.in_dim.append(2 * l1 + 1)
+            self.d_cols.append(d)
+            self.n_paths.append(p)
+            g_cols.append(torch.cat(cols, dim=2).reshape(n_sh, -1) if cols else torch.zeros(n_sh, 0, dtype=dt))
+        self.register_buffer("cg", torch.cat(g_cols, dim=1), persistent=False)
+        # 0/1 matrices [n_paths, D] spreading one weight per path over its 2 l3 + 1 columns (a matmul is much
+        # faster than index_select along the last dimension, forward and backward)
+        pc = torch.tensor(path_col, dtype=torch.long)
+        expand = []
+        c0 = 0
+        for p, d in zip(self.n_paths, self.d_cols, strict=True):
+            e = torch.zeros(p, d, dtype=dt)
+            e[pc[c0 : c0 + d], torch.arange(d)] = 1.0
+            expand.append(e.reshape(-1))
+            c0 += d
+        self.register_buffer("path_expand", torch.cat(expand), persistent=False)
+        self.weight_numel = sum(m * p for m, p in zip(self.in_mul, self.n_paths, strict=True))
+        self.radial = MLP([n_radial, radial_hidden, radial_hidden, self.weight_numel])
         self.norm = 1.0 / math.sqrt(avg_num_neighbors)
+
         if gate:
-            scalars = o3.Irreps([(m, ir) for m, ir in irreps_out if ir.l == 0])
+            n_scal = sum(m for m, l in blocks_out if l == 0)
             gated = o3.Irreps([(m, ir) for m, ir in irreps_out if ir.l > 0])
-            pre = scalars + o3.Irreps(f"{gated.num_irreps}x0e") + gated if gated.dim > 0 else scalars
-            self.gate = Gate(scalars.dim, gated)
+            pre_mul = [m + (gated.num_irreps if l == 0 else 0) for m, l in blocks_out]
+            self.gate = Gate(n_scal, gated)
             self.use_gate = True
         else:
-            pre = irreps_out
+            pre_mul = [m for m, _ in blocks_out]
             self.gate = Gate(0, o3.Irreps(""))
             self.use_gate = False
-        self.lin_msg = o3.Linear(irreps_mid, pre)
-        self.lin_self = o3.Linear(irreps_in, pre)
+        # output l: message sources (flattened), self source (input block of the same l or -1), weights
+        self.out_l: List[int] = ls_out  # noqa: UP006
+        self.out_mul: List[int] = pre_mul  # noqa: UP006
+        self.src_block: List[int] = []  # noqa: UP006
+        self.src_start: List[int] = []  # noqa: UP006
+        self.src_end: List[int] = []  # noqa: UP006
+        self.src_out: List[int] = []  # noqa: UP006  (output index each source belongs to)
+        self.self_block: List[int] = []  # noqa: UP006
+        ls_in = [l for _, l in blocks_in]
+        self.w_off: List[int] = [0]  # noqa: UP006
+        self.w_fan: List[int] = []  # noqa: UP006
+        for o, l3 in enumerate(ls_out):
+            fan = 0
+            for k, s, e, n_p in gather[l3]:
+                self.src_block.append(k)
+                self.src_start.append(s)
+                self.src_end.append(e)
+                self.src_out.append(o)
+                fan += self.in_mul[k] * n_p
+            sb = ls_in.index(l3) if l3 in ls_in else -1
+            self.self_block.append(sb)
+            fan += self.in_mul[sb] if sb >= 0 else 0
+            self.w_fan.append(fan)
+            self.w_off.append(self.w_off[-1] + fan * pre_mul[o])
+        # channel mixing of [messages / sqrt(k), self]: per output l a [fan, mul_out] matrix, N(0, 1/fan)
+        self.weight = nn.Parameter(torch.cat([torch.randn(f * m, dtype=dt) / math.sqrt(max(f, 1))
+                                              for f, m in zip(self.w_fan, pre_mul, strict=True)]))
+        self.in_off: List[int] = block_offsets(blocks_in)  # noqa: UP006
+        self.out_dim = sum(m * (2 * l + 1) for m, l in zip(pre_mul, ls_out, strict=True))
+
+    def edge_basis(self, sh: torch.Tensor) -> List[torch.Tensor]:  # noqa: UP006
+        """Per input block: B [E, 2 l1 + 1, D] = CG contracted with the edge's spherical harmonics."""
+        y = sh[:, : self.n_sh]
+        out: List[torch.Tensor] = []  # noqa: UP006
+        g0 = 0
+        for k in range(len(self.in_mul)):
+            g1 = g0 + self.in_dim[k] * self.d_cols[k]
+            out.append(torch.matmul(y, self.cg[:, g0:g1]).view(-1, self.in_dim[k], self.d_cols[k]))
+            g0 = g1
+        return out
 
     def forward(self, h: torch.Tensor, edge_index: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor,
-                envelope: torch.Tensor) -> torch.Tensor:
+                envelope: torch.Tensor, basis: List[torch.Tensor]  # noqa: UP006
+                ) -> Tuple[torch.Tensor, List[torch.Tensor]]:  # noqa: UP006
+        """-> (new features, the edge basis used); pass the returned basis to a layer of equal irreps."""
+        if len(basis) == 0:
+            basis = self.edge_basis(sh)
         centre, neighbour = edge_index[0], edge_index[1]
-        w = self.radial(radial) * envelope.unsqueeze(-1)
-        msg = self.tp(h.index_select(0, neighbour), sh, w)
-        agg = torch.zeros(h.shape[0], msg.shape[1], dtype=msg.dtype, device=msg.device).index_add(0, centre, msg)
-        out = self.lin_self(h) + self.lin_msg(agg) * self.norm
+        n_nodes, n_edges = h.shape[0], edge_index.shape[1]
+        w = self.radial(radial) * (envelope * self.norm).unsqueeze(-1)  # 1/sqrt(k) folded into the weights
+        hj = h.index_select(0, neighbour)
+        aggs: List[torch.Tensor] = []  # noqa: UP006
+        w0 = 0
+        p0 = 0
+        for k in range(len(self.in_mul)):
+            mul, dim, d, n_p = self.in_mul[k], self.in_dim[k], self.d_cols[k], self.n_paths[k]
+            x = hj[:, self.in_off[k] : self.in_off[k + 1]].reshape(n_edges, mul, dim)
+            m = torch.bmm(x, basis[k])  # [E, mul, D]
+            wk = torch.matmul(w[:, w0 : w0 + mul * n_p].reshape(n_edges, mul, n_p),
+                              self.path_expand[p0 : p0 + n_p * d].view(n_p, d))
+            m = m * wk
+            agg = torch.zeros(n_nodes, mul * d, dtype=m.dtype, device=m.device)
+            aggs.append(agg.index_add(0, centre, m.reshape(n_edges, mul * d)).view(n_nodes, mul, d))
+            w0 += mul * n_p
+            p0 += n_p * d
+        outs: List[torch.Tensor] = []  # noqa: UP006
+        for o in range(len(self.out_l)):
+            weight = self.weight[self.w_off[o] : self.w_off[o + 1]].view(self.w_fan[o], self.out_mul[o])
+            dim = 2 * self.out_l[o] + 1
+            parts: List[torch.Tensor] = []  # noqa: UP006
+            for s in range(len(self.src_block)):
+                if self.src_out[s] == o:
+                    k = self.src_block[s]
+                    parts.append(aggs[k][:, :, self.src_start[s] : self.src_end[s]].reshape(n_nodes, -1, dim))
+            sb = self.self_block[o]
+            if sb >= 0:
+                parts.append(h[:, self.in_off[sb] : self.in_off[sb + 1]].reshape(n_nodes, -1, dim))
+            x = torch.cat(parts, dim=1)  # [N, fan, 2l+1]
+            y = torch.matmul(x.transpose(1, 2), weight)  # [N, 2l+1, mul_out]
+            outs.append(y.transpose(1, 2).reshape(n_nodes, -1))
+        out = torch.cat(outs, dim=1)
         if self.use_gate:
             out = self.gate(out)
-        return out
+        return out, basis

@@ -8,7 +8,7 @@ features) + energy layers.
 
 from __future__ import annotations
 
-from typing import Dict  # noqa: UP035  (TorchScript needs typing.Dict)
+from typing import Dict, List  # noqa: UP035  (TorchScript needs typing.Dict)
 
 import numpy as np
 import torch
@@ -22,6 +22,9 @@ from .energy_head import CoefficientEmbedding, EnergyReadout
 from .interaction import Interaction, natural_irreps
 from .layout import BasisTables
 from .observables import BOHR, atomic_charges, atomic_dipoles
+
+#: Buffers kept in float64 in float32 models too (exact electron count).
+PRECISE_BUFFERS = ("sad", "n_int", "d_int", "z")
 
 #: Default hyper-parameters (small: trains on 2 CPU cores). Lengths in Angstrom.
 DEFAULT_MODEL: dict = {
@@ -65,43 +68,54 @@ class DensNet(nn.Module):
         self.receptive_field = int(cfg["density_layers"]) + 1 + int(cfg["energy_layers"])
         nr, rh, avg = int(cfg["n_radial"]), int(cfg["radial_hidden"]), float(cfg["avg_num_neighbors"])
 
-        # density network
+        # one edge embedding (spherical harmonics up to the largest l needed, radial basis, envelope) shared by
+        # both networks
         ds = int(cfg["density_scalars"])
-        self.density_edges = EdgeEmbedding(basis_lmax, self.cutoff, nr)
-        self.density_embedding = ElementEmbedding(n_types, ds)
+        e_lmax = int(cfg["energy_lmax"])
+        self.edges = EdgeEmbedding(max(basis_lmax, e_lmax), self.cutoff, nr)
         layers = []
         irreps = o3.Irreps(f"{ds}x0e")
+        self.density_embedding = ElementEmbedding(n_types, ds)
         for k in range(int(cfg["density_layers"])):
             last = k == int(cfg["density_layers"]) - 1
             out = (natural_irreps(ds, int(cfg["density_out_mul"]), basis_lmax) if last
                    else natural_irreps(ds, int(cfg["density_vectors"]), int(cfg["density_lmax"])))
-            layers.append(Interaction(irreps, self.density_edges.irreps_sh, out, nr, rh, avg, gate=not last))
+            lsh = min(basis_lmax, max(ir.l for _, ir in irreps) + max(ir.l for _, ir in out))
+            layers.append(Interaction(irreps, lsh, out, nr, rh, avg, gate=not last))
             irreps = out
         self.density_layers = nn.ModuleList(layers)
         self.density_head = DensityHead(irreps, self.element_irreps, nr, rh)
 
-        # energy network
+        # energy network (all layers have equal irreps: they share the per-edge Clebsch-Gordan x Y products)
         es = int(cfg["energy_scalars"])
-        e_irreps = natural_irreps(es, int(cfg["energy_vectors"]), int(cfg["energy_lmax"]))
-        self.energy_edges = EdgeEmbedding(int(cfg["energy_lmax"]), self.cutoff, nr)
+        e_irreps = natural_irreps(es, int(cfg["energy_vectors"]), e_lmax)
         self.coeff_embedding = CoefficientEmbedding(self.element_irreps, e_irreps)
         self.energy_layers = nn.ModuleList([
-            Interaction(e_irreps, self.energy_edges.irreps_sh, e_irreps, nr, rh, avg, gate=True)
+            Interaction(e_irreps, e_lmax, e_irreps, nr, rh, avg, gate=True)
             for _ in range(int(cfg["energy_layers"]))])
         self.readout = EnergyReadout(es, int(cfg["readout_hidden"]))
 
         dt = torch.get_default_dtype()
-        self.register_buffer("change", torch.eye(f_max, dtype=dt).repeat(n_types, 1, 1))
-        for name, shape in (("sad", (n_types, f_max)), ("n_int", (n_types, f_max)),
-                            ("d_int", (n_types, f_max, 3)), ("z", (n_types,)), ("energy_shift", (n_types,))):
-            self.register_buffer(name, torch.zeros(shape, dtype=dt))
+        # electron bookkeeping tables stay float64 whatever the model dtype (see _apply)
+        for name, shape in (("sad", (n_types, f_max)), ("n_int", (n_types, f_max)), ("d_int", (n_types, f_max, 3)),
+                            ("z", (n_types,))):
+            self.register_buffer(name, torch.zeros(shape, dtype=torch.float64))
+        self.register_buffer("energy_shift", torch.zeros(n_types, dtype=dt))
         self.register_buffer("coeff_scale", torch.ones(n_types, f_max, dtype=dt))
         self.register_buffer("energy_scale", torch.ones((), dtype=dt))
+
+    def _apply(self, fn, recurse=True):  # noqa: ANN001, ANN202
+        """Module.to/float/double/cuda: the float64 bookkeeping buffers change device but never dtype."""
+        keep = {k: self._buffers[k] for k in PRECISE_BUFFERS}
+        super()._apply(fn, recurse)
+        for k, v in keep.items():
+            self._buffers[k] = v.to(device=self._buffers[k].device, dtype=torch.float64)
+        return self
 
     # ------------------------------------------------------------------ set-up (Python only)
     def set_tables(self, tables: BasisTables) -> None:
         """Copy per-element basis tables (layout.build_tables) into the buffers."""
-        for name in ("change", "sad", "n_int", "d_int", "z"):
+        for name in PRECISE_BUFFERS:
             buf = getattr(self, name)
             buf.copy_(torch.as_tensor(getattr(tables, name), dtype=buf.dtype))
 
@@ -116,7 +130,7 @@ class DensNet(nn.Module):
         """(positions, types, edge_index, edge_shift) tensors of an ASE Atoms object in the model's dtype."""
         from ..neighbors import neighbor_graph
 
-        dt, dev = self.sad.dtype, self.sad.device
+        dt, dev = self.energy_scale.dtype, self.energy_scale.device
         symbols = atoms.get_chemical_symbols()
         unknown = sorted(set(symbols) - set(self.elements))
         if unknown:
@@ -148,41 +162,53 @@ class DensNet(nn.Module):
                                  self.flat_coefficients(atoms), points)
 
     def density_parameters(self) -> list[nn.Parameter]:
-        mods = [self.density_edges, self.density_embedding, self.density_layers, self.density_head]
+        mods = [self.edges, self.density_embedding, self.density_layers, self.density_head]
         return [p for m in mods for p in m.parameters()]
 
     def energy_parameters(self) -> list[nn.Parameter]:
-        mods = [self.energy_edges, self.coeff_embedding, self.energy_layers, self.readout]
+        mods = [self.coeff_embedding, self.energy_layers, self.readout]
         return [p for m in mods for p in m.parameters()]
 
     # ------------------------------------------------------------------ scriptable forward
     def density_from_edges(self, types: torch.Tensor, edge_index: torch.Tensor,
                            edge_vectors: torch.Tensor) -> Dict[str, torch.Tensor]:  # noqa: UP006
         """Coefficients [N, F] (PySCF order), Delta [N, F], charge transfer [N], charges [N], atomic dipoles [N, 3]."""
-        sh, radial, env = self.density_edges(edge_vectors)
+        sh, radial, env = self.edges(edge_vectors)
+        return self._density(types, edge_index, sh, radial, env)
+
+    def _density(self, types: torch.Tensor, edge_index: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor,
+                 env: torch.Tensor) -> Dict[str, torch.Tensor]:  # noqa: UP006
         h = self.density_embedding(types)
         for layer in self.density_layers:
-            h = layer(h, edge_index, sh, radial, env)
-        coeffs, delta, q = self.density_head(h, types, edge_index, radial, env, self.change, self.coeff_scale,
-                                             self.sad, self.n_int)
-        return {K.COEFFS: coeffs, K.DELTA_COEFFS: delta, K.CHARGE_TRANSFER: q,
-                K.CHARGES: atomic_charges(coeffs, types, self.z, self.n_int),
-                K.ATOMIC_DIPOLES: atomic_dipoles(coeffs, types, self.d_int, self.bohr)}
+            h, _ = layer(h, edge_index, sh, radial, env, [])
+        coeffs, delta, q = self.density_head(h, types, edge_index, radial, env, self.coeff_scale, self.sad,
+                                             self.n_int)
+        dt = h.dtype
+        return {K.COEFFS: coeffs.to(dt), K.DELTA_COEFFS: delta.to(dt), K.CHARGE_TRANSFER: q,
+                K.CHARGES: atomic_charges(coeffs, types, self.z, self.n_int).to(dt),
+                K.ATOMIC_DIPOLES: atomic_dipoles(coeffs, types, self.d_int, self.bohr).to(dt)}
+
+    def _energy(self, delta: torch.Tensor, types: torch.Tensor, edge_index: torch.Tensor, sh: torch.Tensor,
+                radial: torch.Tensor, env: torch.Tensor) -> torch.Tensor:
+        h = self.coeff_embedding(delta, types, self.coeff_scale)
+        basis: List[torch.Tensor] = []  # noqa: UP006
+        for layer in self.energy_layers:
+            h, basis = layer(h, edge_index, sh, radial, env, basis)
+        return self.readout(h, types, self.energy_scale, self.energy_shift)
 
     def energy_from_edges(self, delta: torch.Tensor, types: torch.Tensor, edge_index: torch.Tensor,
                           edge_vectors: torch.Tensor) -> torch.Tensor:
         """Per-atom energies [N] (eV) from Delta coefficients [N, F] and the geometry."""
-        sh, radial, env = self.energy_edges(edge_vectors)
-        h = self.coeff_embedding(delta, types, self.change, self.coeff_scale)
-        for layer in self.energy_layers:
-            h = layer(h, edge_index, sh, radial, env)
-        return self.readout(h, types, self.energy_scale, self.energy_shift)
+        sh, radial, env = self.edges(edge_vectors)
+        return self._energy(delta, types, edge_index, sh, radial, env)
 
     def forward_edges(self, types: torch.Tensor, edge_index: torch.Tensor, edge_vectors: torch.Tensor,
                       compute_energy: bool = True) -> Dict[str, torch.Tensor]:  # noqa: UP006
-        out = self.density_from_edges(types, edge_index, edge_vectors)
+        """Both networks on one edge embedding (spherical harmonics and radial basis computed once)."""
+        sh, radial, env = self.edges(edge_vectors)
+        out = self._density(types, edge_index, sh, radial, env)
         if compute_energy:
-            out[K.ATOM_ENERGY] = self.energy_from_edges(out[K.DELTA_COEFFS], types, edge_index, edge_vectors)
+            out[K.ATOM_ENERGY] = self._energy(out[K.DELTA_COEFFS], types, edge_index, sh, radial, env)
         return out
 
     def forward(self, positions: torch.Tensor, types: torch.Tensor, edge_index: torch.Tensor,
