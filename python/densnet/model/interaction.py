@@ -162,35 +162,47 @@ class Interaction(nn.Module):
             pre_mul = [m for m, _ in blocks_out]
             self.gate = Gate(0, o3.Irreps(""))
             self.use_gate = False
-        # output l: message sources (flattened), self source (input block of the same l or -1), weights
-        self.out_l: List[int] = ls_out  # noqa: UP006
-        self.out_mul: List[int] = pre_mul  # noqa: UP006
-        self.src_block: List[int] = []  # noqa: UP006
-        self.src_start: List[int] = []  # noqa: UP006
-        self.src_end: List[int] = []  # noqa: UP006
-        self.src_out: List[int] = []  # noqa: UP006  (output index each source belongs to)
-        self.self_block: List[int] = []  # noqa: UP006
+        # channel mixing of [aggregated messages, self features] -> pre-activation, per output l a [fan, mul_out]
+        # matrix (N(0, 1/fan)); applied as ONE matmul with a block-sparse [rows, out_dim] matrix gathered from the
+        # parameters through mix_index (entries not coupled -> the extra zero slot), equivariant by construction
+        # (same weight for every m, rows and columns of equal l only)
         ls_in = [l for _, l in blocks_in]
-        self.w_off: List[int] = [0]  # noqa: UP006
-        self.w_fan: List[int] = []  # noqa: UP006
-        for o, l3 in enumerate(ls_out):
-            fan = 0
-            for k, s, e, n_p in gather[l3]:
-                self.src_block.append(k)
-                self.src_start.append(s)
-                self.src_end.append(e)
-                self.src_out.append(o)
-                fan += self.in_mul[k] * n_p
-            sb = ls_in.index(l3) if l3 in ls_in else -1
-            self.self_block.append(sb)
-            fan += self.in_mul[sb] if sb >= 0 else 0
-            self.w_fan.append(fan)
-            self.w_off.append(self.w_off[-1] + fan * pre_mul[o])
-        # channel mixing of [messages / sqrt(k), self]: per output l a [fan, mul_out] matrix, N(0, 1/fan)
-        self.weight = nn.Parameter(torch.cat([torch.randn(f * m, dtype=dt) / math.sqrt(max(f, 1))
-                                              for f, m in zip(self.w_fan, pre_mul, strict=True)]))
         self.in_off: List[int] = block_offsets(blocks_in)  # noqa: UP006
-        self.out_dim = sum(m * (2 * l + 1) for m, l in zip(pre_mul, ls_out, strict=True))
+        mid_off = [0]
+        for mul, d in zip(self.in_mul, self.d_cols, strict=True):
+            mid_off.append(mid_off[-1] + mul * d)
+        n_rows = mid_off[-1] + self.in_off[-1]
+        out_off = [0]
+        for m_o, l3 in zip(pre_mul, ls_out, strict=True):
+            out_off.append(out_off[-1] + m_o * (2 * l3 + 1))
+        entries: list[tuple[int, int, int]] = []  # (row, column, weight index)
+        w_total = 0
+        fans = []
+        for o, l3 in enumerate(ls_out):
+            dim = 2 * l3 + 1
+            rows: list[list[int]] = []  # per fan row: the rows of its 2l+1 components
+            for k, st, _en, n_p in gather[l3]:
+                for u in range(self.in_mul[k]):
+                    for p in range(n_p):
+                        rows.append([mid_off[k] + u * self.d_cols[k] + st + p * dim + m for m in range(dim)])
+            if l3 in ls_in:
+                sb = ls_in.index(l3)
+                for u in range(self.in_mul[sb]):
+                    rows.append([mid_off[-1] + self.in_off[sb] + u * dim + m for m in range(dim)])
+            for f, rr in enumerate(rows):
+                for dd in range(pre_mul[o]):
+                    for m in range(dim):
+                        entries.append((rr[m], out_off[o] + dd * dim + m, w_total + f * pre_mul[o] + dd))
+            fans.append(len(rows))
+            w_total += len(rows) * pre_mul[o]
+        idx = torch.full((n_rows, out_off[-1]), w_total, dtype=torch.long)
+        if entries:
+            e = torch.tensor(entries, dtype=torch.long)
+            idx[e[:, 0], e[:, 1]] = e[:, 2]
+        self.register_buffer("mix_index", idx, persistent=False)
+        self.weight = nn.Parameter(torch.cat([torch.randn(f * m, dtype=dt) / math.sqrt(max(f, 1))
+                                              for f, m in zip(fans, pre_mul, strict=True)]))
+        self.out_dim = out_off[-1]
 
     def edge_basis(self, sh: torch.Tensor) -> List[torch.Tensor]:  # noqa: UP006
         """Per input block: B [E, 2 l1 + 1, D] = CG contracted with the edge's spherical harmonics."""
@@ -224,25 +236,12 @@ class Interaction(nn.Module):
                               self.path_expand[p0 : p0 + n_p * d].view(n_p, d))
             m = m * wk
             agg = torch.zeros(n_nodes, mul * d, dtype=m.dtype, device=m.device)
-            aggs.append(agg.index_add(0, centre, m.reshape(n_edges, mul * d)).view(n_nodes, mul, d))
+            aggs.append(agg.index_add(0, centre, m.reshape(n_edges, mul * d)))
             w0 += mul * n_p
             p0 += n_p * d
-        outs: List[torch.Tensor] = []  # noqa: UP006
-        for o in range(len(self.out_l)):
-            weight = self.weight[self.w_off[o] : self.w_off[o + 1]].view(self.w_fan[o], self.out_mul[o])
-            dim = 2 * self.out_l[o] + 1
-            parts: List[torch.Tensor] = []  # noqa: UP006
-            for s in range(len(self.src_block)):
-                if self.src_out[s] == o:
-                    k = self.src_block[s]
-                    parts.append(aggs[k][:, :, self.src_start[s] : self.src_end[s]].reshape(n_nodes, -1, dim))
-            sb = self.self_block[o]
-            if sb >= 0:
-                parts.append(h[:, self.in_off[sb] : self.in_off[sb + 1]].reshape(n_nodes, -1, dim))
-            x = torch.cat(parts, dim=1)  # [N, fan, 2l+1]
-            y = torch.matmul(x.transpose(1, 2), weight)  # [N, 2l+1, mul_out]
-            outs.append(y.transpose(1, 2).reshape(n_nodes, -1))
-        out = torch.cat(outs, dim=1)
+        aggs.append(h)
+        mix = torch.cat([self.weight, torch.zeros(1, dtype=h.dtype, device=h.device)])[self.mix_index]
+        out = torch.matmul(torch.cat(aggs, dim=1), mix)
         if self.use_gate:
             out = self.gate(out)
         return out, basis
