@@ -13,7 +13,6 @@ conserve the electron count to float64 round-off too.
 from __future__ import annotations
 
 import math
-from typing import List  # noqa: UP035
 
 import torch
 from e3nn import o3
@@ -56,15 +55,6 @@ def shell_tables(element_irreps: list[str]) -> tuple[list[int], torch.Tensor, to
     return n_shells, to_pyscf, from_pyscf
 
 
-def change_matrices(lmax: int, dtype: torch.dtype) -> tuple[torch.Tensor, list[int]]:
-    """Flattened M_l (PySCF <- e3nn, [2l+1, 2l+1]) for l = 0..lmax and their offsets."""
-    mats = [torch.as_tensor(pyscf_from_e3nn(l), dtype=dtype).reshape(-1) for l in range(lmax + 1)]
-    off = [0]
-    for m in mats:
-        off.append(off[-1] + m.numel())
-    return torch.cat(mats), off
-
-
 class ChargeTransfer(nn.Module):
     """Antisymmetric pair charge transfer from invariant features. Returns Q [N] (electrons gained)."""
 
@@ -83,11 +73,27 @@ class ChargeTransfer(nn.Module):
         return torch.zeros(h.shape[0], dtype=h.dtype, device=h.device).index_add(0, edge_index[0], t)
 
 
+def element_shells(irreps: str) -> list[tuple[int, int, int]]:
+    """(l, index of the shell among the element's shells of that l, first PySCF column) in PySCF order."""
+    out = []
+    f = 0
+    count: dict[int, int] = {}
+    for mul, ir in o3.Irreps(irreps):
+        for _ in range(mul):
+            out.append((ir.l, count.get(ir.l, 0), f))
+            count[ir.l] = count.get(ir.l, 0) + 1
+            f += 2 * ir.l + 1
+    return out
+
+
 class DensityHead(nn.Module):
     """Final features [N, irreps_in.dim] -> (coeffs [N, F], delta [N, F], Q [N]); PySCF order, zero padded.
 
-    Per l a per-element weight [T, mul_l, n_shells_l] (gathered by type, no loop over elements) maps the
-    channels of the features to the element's shells; biases on s shells only. coeffs/delta/Q are float64.
+    Per l a per-element weight [T, mul_l, n_shells_l] maps the channels of the features to the element's
+    shells (times M_l, e3nn -> PySCF); biases on s shells only. Evaluated without any loop over elements or l:
+    the weights are spread (index + constant factor) into one matrix [irreps_in.dim, T * F] mapping features to
+    every element's padded PySCF coefficients, one matmul, then each atom's own block is gathered.
+    coeffs/delta/Q are float64 (exact electron bookkeeping).
     """
 
     def __init__(self, irreps_in: o3.Irreps, element_irreps: list[str], n_radial: int, hidden: int) -> None:
@@ -95,41 +101,47 @@ class DensityHead(nn.Module):
         blocks = natural_blocks(o3.Irreps(irreps_in))
         assert blocks[0][1] == 0, "scalars must come first"
         n_types = len(element_irreps)
-        n_shells, to_pyscf, _ = shell_tables(element_irreps)
+        n_shells, _, _ = shell_tables(element_irreps)
         dt = torch.get_default_dtype()
-        self.register_buffer("to_pyscf", to_pyscf, persistent=False)
-        mats, moff = change_matrices(len(n_shells) - 1, dt)
-        self.register_buffer("mats", mats, persistent=False)
-        self.m_off: List[int] = moff  # noqa: UP006
         in_off = block_offsets(blocks)
         ls_in = [l for _, l in blocks]
-        self.l: List[int] = []  # noqa: UP006
-        self.mul: List[int] = []  # noqa: UP006
-        self.shells: List[int] = []  # noqa: UP006
-        self.h0: List[int] = []  # noqa: UP006
-        self.h1: List[int] = []  # noqa: UP006
-        self.w_off: List[int] = [0]  # noqa: UP006
+        f_max = max(o3.Irreps(e).dim for e in element_irreps)
+        w_off = {}
+        total = 0
         for l, s in enumerate(n_shells):
-            if s == 0:
-                continue
-            if l not in ls_in:  # no features of this l: those coefficients stay zero (h0 = -1)
-                self.l.append(l)
-                self.mul.append(0)
-                self.shells.append(s)
-                self.h0.append(-1)
-                self.h1.append(-1)
-                self.w_off.append(self.w_off[-1])
-                continue
-            b = ls_in.index(l)
-            self.l.append(l)
-            self.mul.append(blocks[b][0])
-            self.shells.append(s)
-            self.h0.append(in_off[b])
-            self.h1.append(in_off[b + 1])
-            self.w_off.append(self.w_off[-1] + n_types * blocks[b][0] * s)
-        self.weight = nn.Parameter(torch.randn(self.w_off[-1], dtype=dt))
+            if s and l in ls_in:
+                w_off[l] = total
+                total += n_types * blocks[ls_in.index(l)][0] * s
+        rows, cols, widx, coef = [], [], [], []
+        b_index = torch.full((n_types, f_max), n_types * n_shells[0], dtype=torch.long)
+        for t, irr in enumerate(element_irreps):
+            for l, s, f0 in element_shells(irr):
+                dim = 2 * l + 1
+                if l == 0:
+                    b_index[t, f0] = t * n_shells[0] + s
+                if l not in ls_in:  # no features of this l: those coefficients stay zero
+                    continue
+                b = ls_in.index(l)
+                mul = blocks[b][0]
+                m = torch.as_tensor(pyscf_from_e3nn(l), dtype=torch.float64)
+                for u in range(mul):
+                    for me in range(dim):
+                        for mp in range(dim):
+                            rows.append(in_off[b] + u * dim + me)
+                            cols.append(t * f_max + f0 + mp)
+                            widx.append(w_off[l] + (t * mul + u) * n_shells[l] + s)
+                            coef.append(float(m[mp, me]) / math.sqrt(mul))
+        w_index = torch.full((in_off[-1], n_types * f_max), total, dtype=torch.long)
+        w_coef = torch.zeros(in_off[-1], n_types * f_max, dtype=dt)
+        w_index[rows, cols] = torch.tensor(widx, dtype=torch.long)
+        w_coef[rows, cols] = torch.tensor(coef, dtype=dt)
+        self.register_buffer("w_index", w_index, persistent=False)
+        self.register_buffer("w_coef", w_coef, persistent=False)
+        self.register_buffer("b_index", b_index, persistent=False)
+        self.weight = nn.Parameter(torch.randn(total, dtype=dt))
         self.bias = nn.Parameter(torch.zeros(n_types, n_shells[0], dtype=dt))
         self.n_types = n_types
+        self.f_max = f_max
         self.transfer = ChargeTransfer(blocks[0][0], n_radial, hidden)
 
     def forward(self, h: torch.Tensor, types: torch.Tensor, edge_index: torch.Tensor, radial: torch.Tensor,
@@ -137,24 +149,12 @@ class DensityHead(nn.Module):
                 n_int: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """scale [T,F] (model dtype), sad/n_int [T,F] (float64): per-element tables (layout.BasisTables)."""
         n = h.shape[0]
-        outs: List[torch.Tensor] = []  # noqa: UP006
-        for k in range(len(self.l)):
-            l, mul, s = self.l[k], self.mul[k], self.shells[k]
-            dim = 2 * l + 1
-            if self.h0[k] < 0:
-                outs.append(torch.zeros(n, s * dim, dtype=h.dtype, device=h.device))
-                continue
-            m = self.mats[self.m_off[l] : self.m_off[l + 1]].view(dim, dim)
-            x = torch.matmul(h[:, self.h0[k] : self.h1[k]].reshape(n, mul, dim), m.t())  # PySCF m order
-            w = self.weight[self.w_off[k] : self.w_off[k + 1]].view(self.n_types, mul, s).index_select(0, types)
-            y = torch.bmm(x.transpose(1, 2), w).transpose(1, 2) * (1.0 / math.sqrt(mul))  # [N, S, 2l+1]
-            y = y.reshape(n, s * dim)
-            if l == 0:
-                y = y + self.bias.index_select(0, types)
-            outs.append(y)
-        outs.append(torch.zeros(n, 1, dtype=h.dtype, device=h.device))
-        a = torch.cat(outs, dim=1)
-        delta = a.gather(1, self.to_pyscf.index_select(0, types)) * scale.index_select(0, types)
+        zero = torch.zeros(1, dtype=h.dtype, device=h.device)
+        big = torch.cat([self.weight, zero])[self.w_index] * self.w_coef  # [D_in, T*F]
+        y = torch.matmul(h, big).view(n, self.n_types, self.f_max)
+        y = y.gather(1, types.view(n, 1, 1).expand(n, 1, self.f_max)).squeeze(1)  # own element's block
+        bias = torch.cat([self.bias.reshape(-1), zero])[self.b_index]  # [T, F]
+        delta = (y + bias.index_select(0, types)) * scale.index_select(0, types)
         q = self.transfer(h, edge_index, radial, envelope)
         # exact bookkeeping in float64
         delta = delta.to(torch.float64)
