@@ -1,6 +1,7 @@
 """CPU-time speed of the densnet model (energy + forces), 1 torch thread, float64 and float32.
 
     python benchmarks/model_speed.py [--json out.json] [--profile] [--repeats 3] [--label NAME]
+    python benchmarks/model_speed.py --table before.json after.json     (markdown table of two runs)
 
 Systems: 1 ethanol (gas phase, 9 atoms) and 64 ethanols in a periodic box at 0.79 g/cm^3 (576 atoms).
 Model: random weights, default architecture (densnet.model.network.DEFAULT_MODEL), elements H C O S (speed
@@ -115,6 +116,20 @@ def bench(dtype: torch.dtype, repeats: int, profile: bool) -> list[dict]:
     return rows
 
 
+def table(before: dict, after: dict) -> str:
+    """Markdown table comparing two ``--json`` results (CPU-time rates)."""
+    lines = ["| system | atoms | dtype | path | before steps/s | after steps/s | before atom-steps/s | "
+             "after atom-steps/s | speed-up |", "|---|---|---|---|---|---|---|---|---|"]
+    for rb in before["rows"]:
+        ra = next(r for r in after["rows"] if r["system"] == rb["system"] and r["dtype"] == rb["dtype"])
+        for key, name in (("contract_steps_per_cpu_s", "TorchScript ContractModel"),
+                          ("ase_calls_per_cpu_s", "ASE calculator")):
+            b, a = rb[key], ra[key]
+            lines.append(f"| {rb['system']} | {rb['atoms']} | {rb['dtype']} | {name} | {b:.3g} | {a:.3g} | "
+                         f"{b * rb['atoms']:.3g} | {a * ra['atoms']:.3g} | {a / b:.1f}x |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", help="write results (with date, machine, load) to this JSON file")
@@ -122,7 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true")
     p.add_argument("--label", default="", help="free-text label stored in the JSON (e.g. before / after)")
     p.add_argument("--dtypes", default="float64,float32")
+    p.add_argument("--table", nargs=2, metavar=("BEFORE", "AFTER"), help="print a markdown table of two JSON runs")
     args = p.parse_args(argv)
+    if args.table:
+        print(table(*(json.loads(Path(f).read_text()) for f in args.table)))
+        return 0
     torch.set_num_threads(1)
     load_before = os.getloadavg()
     rows = []
