@@ -15,6 +15,16 @@ import time
 
 import ase.io
 
+HEADER = (
+    "# Labelling time per frame (densnet label, reference level: {level})\n\n"
+    "Command: `python benchmarks/label_timing.py benchmarks/label_timing.md <xyz...> --threads N` (one frame each, "
+    "cold start from PySCF's default guess; inside `densnet label` later frames start from the previous frame's "
+    "density and save about 2 SCF cycles). CPU seconds (process time) are what one quiet core would take; wall "
+    "seconds grow with the machine's load (load average at the start of each frame).\n\n"
+    "| structure | atoms | threads | wall s | CPU s | SCF cycles | load avg | date | machine |\n"
+    "|---|---|---|---|---|---|---|---|---|\n"
+)
+
 
 def main() -> None:
     p = argparse.ArgumentParser()
@@ -29,7 +39,9 @@ def main() -> None:
 
     lib.num_threads(a.threads)
     lot = LevelOfTheory()
-    rows = []
+    if not os.path.exists(a.out):
+        with open(a.out, "w") as fh:
+            fh.write(HEADER.format(level=lot.describe()))
     for path in a.structures:
         atoms = ase.io.read(path)
         basis = resolve_basis(lot.density_basis, sorted(set(atoms.get_chemical_symbols())))
@@ -37,23 +49,12 @@ def main() -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         rec = label_frame(atoms.numbers, atoms.positions, lot, basis)
         dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-        rows.append(f"| {os.path.basename(path)} | {len(atoms)} | {a.threads} | {dt:.1f} | {cpu:.1f} "
-                    f"| {rec['n_scf_cycles']} "
-                    f"| {load:.1f} | {datetime.date.today()} | {platform.processor() or platform.machine()}, "
-                    f"{os.cpu_count()} cores |")
-        print(rows[-1], flush=True)
-    new = not os.path.exists(a.out)
-    with open(a.out, "a") as fh:
-        if new:
-            fh.write("# Labelling time per frame (densnet label, reference level: " + lot.describe() + ")\n\n"
-                     "Command: `python benchmarks/label_timing.py benchmarks/label_timing.md <xyz...> --threads N`"
-                     " (cold start: SAD initial guess; in `densnet label` frames after the first start from the"
-                     " previous frame's density and save about 2 SCF cycles).\n\n"
-                     "CPU seconds (process time) are what one quiet core would take; wall seconds grow with the"
-                     " machine's load.\n\n"
-                     "| structure | atoms | threads | wall s | CPU s | SCF cycles | load avg | date | machine |\n"
-                     "|---|---|---|---|---|---|---|---|---|\n")
-        fh.write("\n".join(rows) + "\n")
+        row = (f"| {os.path.basename(path)} | {len(atoms)} | {a.threads} | {dt:.1f} | {cpu:.1f} "
+               f"| {rec['n_scf_cycles']} | {load:.1f} | {datetime.date.today()} "
+               f"| {platform.processor() or platform.machine()}, {os.cpu_count()} cores |")
+        print(row, flush=True)
+        with open(a.out, "a") as fh:
+            fh.write(row + "\n")
 
 
 if __name__ == "__main__":
