@@ -45,6 +45,10 @@ def read(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise DensnetError(f"{path}: no such model file")
+    if is_torchscript(path):
+        raise DensnetError(f"{path}: an exported TorchScript model (densnet-export output, for LAMMPS); "
+                           "densnet.load and densnet evaluate read training checkpoints (model.ckpt); "
+                           "see the exported file's metadata with densnet info")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -62,6 +66,17 @@ def read(path: str | Path) -> dict:
         raise DensnetError(f"{path}: model format version {data.get('format_version')!r} (densnet "
                            f"{data.get('densnet_version')}); this densnet {__version__} reads {FORMAT_VERSION}")
     return data
+
+
+def is_torchscript(path: str | Path) -> bool:
+    """True for a TorchScript archive (a zip holding ``<name>/constants.pkl`` or ``<name>/code/...``)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any(n.endswith("/constants.pkl") or "/code/" in n for n in zf.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def model_from_dict(data: dict, dtype: torch.dtype = torch.float64, state_key: str = "model_state"):

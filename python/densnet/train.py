@@ -107,6 +107,18 @@ def load_config(path_or_dict) -> dict:
 # ---------------------------------------------------------------------------------------------- data
 
 
+def _provenance(ds) -> dict[str, str]:
+    """Density-basis name and level of theory of a labelled dataset, stored in every checkpoint."""
+    from .dft import LevelOfTheory
+
+    lot = ds.level_of_theory or {}
+    try:
+        level = LevelOfTheory(**lot).describe()
+    except TypeError:
+        level = "unknown"
+    return {"density_basis_name": str(lot.get("density_basis", "unknown")), "level_of_theory": level}
+
+
 @dataclass
 class Sample:
     """One frame as tensors (model dtype): see densnet.keys for names/shapes; j [n_flat, n_flat] Hartree."""
@@ -343,6 +355,7 @@ class Trainer:
         if ds.density_basis is None:
             raise DensnetError(f"{cfg['data']}: no density basis (train needs a dataset from densnet label)")
         self.elements = ds.elements
+        self.provenance = _provenance(ds)
         self.tables = build_tables(self.elements, ds.density_basis, ds.sad_coeffs)
         torch.manual_seed(int(cfg["seed"]))
         self.model = build_model(self.tables, cfg["model"], ds.density_basis)
@@ -490,7 +503,8 @@ class Trainer:
         from . import io_model
 
         io_model.save(self.out / "model.ckpt", self.model, {"train_config": json.dumps(self.cfg),
-                                                           "best_val": {"stage": self.stage, "loss": self.best_val}})
+                                                           "best_val": {"stage": self.stage, "loss": self.best_val},
+                                                           **self.provenance})
 
     def save_checkpoint(self) -> None:
         from . import io_model
@@ -502,7 +516,8 @@ class Trainer:
         io_model.save(self.out / "last.ckpt", self.model, {
             "train_config": json.dumps(self.cfg), "stage_idx": self.stage_idx, "epoch": self.epoch,
             "best_val": self.best_val, "bad_epochs": self.bad_epochs, "csv_rows": self.csv_rows,
-            "generator": self.gen.get_state(), "torch_rng": torch.get_rng_state(), "stage_state": st})
+            "generator": self.gen.get_state(), "torch_rng": torch.get_rng_state(), "stage_state": st,
+            **self.provenance})
 
     def restore(self, path: Path) -> None:
         """Continue from ``last.ckpt`` exactly where it stopped."""

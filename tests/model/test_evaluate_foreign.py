@@ -42,3 +42,17 @@ def test_evaluate_foreign_extxyz_prints_table_with_right_errors(tmp_path, capsys
     assert abs(m["energy_per_atom_ev"]["mae"] - 0.1) < 1e-6
     assert abs(m["forces_ev_per_a"]["mae"] - 0.2) < 1e-6
     assert abs(m["dipole_e_a"]["mae"] - 0.1 / 3) < 1e-6
+
+
+def test_exported_file_is_refused_by_load_with_a_clear_message(tmp_path):
+    """densnet.load reads checkpoints; an exported TorchScript file gets a one-line explanation."""
+    import pytest
+    import torch
+
+    from densnet.errors import DensnetError
+
+    scripted = torch.jit.script(torch.nn.Linear(2, 2))
+    torch.jit.save(scripted, str(tmp_path / "model.pt"))
+    with pytest.raises(DensnetError, match="exported TorchScript model"):
+        io_model.load(tmp_path / "model.pt")
+    assert io_model.is_torchscript(tmp_path / "model.pt")

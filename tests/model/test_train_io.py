@@ -55,6 +55,9 @@ def test_resume_is_exact(h2o_data, tmp_path):
         assert torch.equal(v, w), k
     # the val split decided model selection; test frames were never read into the trainer
     assert len(full.train_set) + len(full.val_set) < 6
+    # checkpoints carry the provenance the exporter writes into LAMMPS metadata
+    ckpt = io_model.read(tmp_path / "a" / "model.ckpt")
+    assert ckpt["density_basis_name"] == "def2-universal-jfit" and ckpt["level_of_theory"].startswith("RKS PBE")
 
 
 def test_model_file_roundtrip_and_errors(tmp_path):

@@ -25,11 +25,13 @@ CHECK_RTOL_FLOAT32 = 1e-4
 
 
 def checkpoint_provenance(data: dict) -> tuple[str, str]:
-    """(density basis name, level of theory) from the dataset the checkpoint was trained on.
+    """(density basis name, level of theory) of the data the checkpoint was trained on.
 
-    The checkpoint stores its training config (``train_config`` JSON with the dataset path); the names
-    live in the dataset's index. Returns ``"unknown (...)"`` strings when the dataset is not readable.
+    Checkpoints written by ``densnet train`` store both; for older ones they are looked up in the index of
+    the dataset named in ``train_config``. Returns ``"unknown (...)"`` strings when neither is available.
     """
+    if "density_basis_name" in data and "level_of_theory" in data:
+        return str(data["density_basis_name"]), str(data["level_of_theory"])
     try:
         cfg = json.loads(data.get("train_config", "{}"))
     except (TypeError, json.JSONDecodeError):
@@ -109,9 +111,7 @@ def export_checkpoint(
     if device == "cuda" and not torch.cuda.is_available():
         raise DensnetError("--device cuda: this torch build or machine has no CUDA device")
     checkpoint = _zip_or_error(checkpoint)
-    if _is_torchscript(checkpoint):  # torch.load would hand it to torch.jit.load
-        raise DensnetError(f"{checkpoint}: an exported TorchScript model, not a training checkpoint (model.ckpt)")
-    data = io_model.read(checkpoint)
+    data = io_model.read(checkpoint)  # refuses exported TorchScript files with a clear message
     tdtype = torch.float64 if dtype == "float64" else torch.float32
     model = io_model.model_from_dict(data, tdtype).to(device)
     basis, level = checkpoint_provenance(data)
@@ -152,16 +152,16 @@ def describe(path: str | Path) -> tuple[str, list[tuple[str, str]]]:
 
     Raises DensnetError with a one-line message for missing, corrupt or foreign files.
     """
+    from .. import io_model
+
     path = _zip_or_error(path)
-    if _is_torchscript(path):
+    if io_model.is_torchscript(path):
         try:
             md = read_metadata(path)
         except MetadataError as exc:
             raise DensnetError(str(exc)) from None
         rows = [(k, ", ".join(v) if isinstance(v, list) else str(v)) for k, v in json.loads(md.to_json()).items()]
         return f"densnet exported model {path} (TorchScript, for LAMMPS)", rows
-    from .. import io_model
-
     data = io_model.read(path)  # DensnetError for corrupt/foreign files
     cfg = data.get("model_config", {})
     model = io_model.model_from_dict(data)
@@ -192,11 +192,3 @@ def _zip_or_error(path: str | Path) -> Path:
         raise DensnetError(f"{path}: not a densnet model file (neither a checkpoint nor an exported model: "
                            "not a zip archive; truncated or foreign?)")
     return path
-
-
-def _is_torchscript(path: Path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return any(n.endswith("/constants.pkl") or n.endswith("/code/__torch__.py") for n in zf.namelist())
-    except zipfile.BadZipFile:
-        return False
