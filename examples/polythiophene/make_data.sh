@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Oligothiophene training data (1T..6T), GFN2-xTB MD at 300 K and 500 K from the relaxed all-anti chains
-# (made by make_oligomers.py), labelled at the reference level, one dataset per oligomer so each can be
-# committed when done. Counts favour small oligomers (cost grows steeply with length); extend them from
-# learning curves. Sampling runs ahead in the background; labelling takes each oligomer as soon as its frames
-# exist. Resumable: re-run the same command to continue.   WORKERS=2 bash examples/polythiophene/make_data.sh
+# Oligothiophene training data (1T..6T), GFN2-xTB MD at 300 K and 500 K (10 trajectories each) from the relaxed
+# all-anti chains (made by make_oligomers.py), labelled at the reference level. Counts favour small oligomers
+# (cost grows steeply with length). Labelling goes in rounds so that every length gets data early: round a =
+# trajectories 0-4 of each temperature of 2T..6T (data/nT_a.h5), round b = trajectories 5-9 (data/nT_b.h5);
+# 1T is one dataset (data/1T.h5). Each dataset splits by trajectory and can be committed when done. Sampling
+# runs ahead in the background (NO_SAMPLE=1 skips it). Resumable: re-run the same command to continue.
+#   WORKERS=2 bash examples/polythiophene/make_data.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 D=../../.venv/bin/densnet
+PY=../../.venv/bin/python
 mkdir -p data
 declare -A FRAMES=([1]=240 [2]=200 [3]=120 [4]=80 [5]=60 [6]=40)
 
@@ -25,14 +28,39 @@ sample_all() {
   done
 }
 
+# data/nT_frames.extxyz -> data/nT_frames_{a,b}.extxyz by trajectory index (info key traj = md-T...-seed...-k)
+split_rounds() {
+  $PY - "$1" <<'PY'
+import sys
+from pathlib import Path
+
+import ase.io
+
+src = Path(sys.argv[1])
+frames = ase.io.read(src, ":")
+for name, keep in (("a", range(0, 5)), ("b", range(5, 10))):
+    sel = [f for f in frames if int(f.info["traj"].rsplit("-", 1)[1]) in keep]
+    tmp = src.with_name(f"tmp_{src.stem}_{name}.extxyz")
+    ase.io.write(tmp, sel, format="extxyz")
+    tmp.rename(src.with_name(f"{src.stem}_{name}.extxyz"))
+PY
+}
+
+label() {  # label FRAMES OUTPUT
+  $D label "$1" -o "$2" --chunk-size 10 --workers "${WORKERS:-1}" --summary-json "${2%.h5}_label_summary.json" -q
+}
+
 label_all() {
-  for n in 1 2 3 4 5 6; do
-    while [ ! -f data/${n}T_frames.extxyz ]; do sleep 30; done
-    $D label data/${n}T_frames.extxyz -o data/${n}T.h5 --chunk-size 10 --workers "${WORKERS:-1}" \
-      --summary-json data/${n}T_label_summary.json -q
+  label data/1T_frames.extxyz data/1T.h5
+  for round in a b; do
+    for n in 2 3 4 5 6; do
+      while [ ! -f data/${n}T_frames.extxyz ]; do sleep 30; done
+      [ -f data/${n}T_frames_b.extxyz ] || split_rounds data/${n}T_frames.extxyz
+      label data/${n}T_frames_$round.extxyz data/${n}T_$round.h5
+    done
   done
 }
 
-sample_all &
+[ -n "${NO_SAMPLE:-}" ] || sample_all &
 label_all
 wait
