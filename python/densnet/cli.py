@@ -130,8 +130,8 @@ def _cmd_train(a: argparse.Namespace) -> None:
 def _cmd_evaluate(a: argparse.Namespace) -> None:
     from .evaluate import run
 
-    run(a.model, a.data, split=a.split, json_path=a.json, dtype=a.dtype, max_frames=a.max_frames,
-        progress=not a.quiet)
+    run(a.model, a.data if len(a.data) > 1 else a.data[0], split=a.split, json_path=a.json, dtype=a.dtype,
+        max_frames=a.max_frames, progress=not a.quiet)
 
 
 def _cmd_cube(a: argparse.Namespace) -> None:
@@ -235,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="density, energy, force and dipole errors of a model on a dataset")
     e.add_argument("model")
-    e.add_argument("data", help=".h5 from densnet label, or labelled extxyz (energy/forces/dipole only)")
+    e.add_argument("data", nargs="+",
+                   help=".h5 from densnet label, or labelled extxyz (energy/forces/dipole only); several are merged")
     e.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
     e.add_argument("--json", help="write metrics here")
     e.add_argument("--dtype", default="float64", choices=["float32", "float64"])

@@ -313,8 +313,53 @@ def read_extxyz(path: str | Path) -> Dataset:
     return Dataset(frames=frames)
 
 
-def load(path: str | Path, load_dm: bool = True) -> Dataset:
-    """Load a densnet HDF5 dataset or any ASE-readable labelled file (extxyz)."""
+def merge(datasets: list[Dataset], names: list[str] | None = None) -> Dataset:
+    """One dataset from several (e.g. one per oligomer), keeping each frame's split.
+
+    The level of theory must be identical; per-element density/orbital bases, SAD coefficients and free-atom
+    energies are united and must agree where elements are shared. Frame ``index`` stays the index within its
+    source dataset; ``failed`` keys become ``"<name>:<index>"``.
+    """
+    names = names or [str(k) for k in range(len(datasets))]
+    if len(datasets) == 1:
+        return datasets[0]
+    out = Dataset(frames=[], level_of_theory=dict(datasets[0].level_of_theory))
+    for ds, name in zip(datasets, names, strict=True):
+        if ds.level_of_theory != out.level_of_theory:
+            raise DensnetError(f"{name}: level of theory {ds.level_of_theory} differs from {names[0]}: "
+                               f"{out.level_of_theory}; relabel or refit so that all datasets match")
+        for attr in ("density_basis", "orbital_basis"):
+            mine, theirs = getattr(out, attr), getattr(ds, attr)
+            if theirs is None:
+                if ds.frames and attr == "density_basis":
+                    raise DensnetError(f"{name}: no density basis (not a dataset from densnet label)")
+                continue
+            mine = {} if mine is None else mine
+            for el, b in theirs.items():
+                if el in mine and mine[el] != b:
+                    raise DensnetError(f"{name}: {attr} of {el} differs from the other datasets")
+                mine[el] = b
+            setattr(out, attr, mine)
+        for el, c in ds.sad_coeffs.items():
+            if el in out.sad_coeffs and not np.allclose(out.sad_coeffs[el], c, rtol=0, atol=1e-10):
+                raise DensnetError(f"{name}: SAD coefficients of {el} differ from the other datasets")
+            out.sad_coeffs[el] = c
+        for el, e in ds.atom_energies.items():
+            if el in out.atom_energies and abs(out.atom_energies[el] - e) > 1e-8:
+                raise DensnetError(f"{name}: free-atom energy of {el} differs from the other datasets")
+            out.atom_energies[el] = e
+        out.frames.extend(ds.frames)
+        out.failed.update({f"{name}:{k}": v for k, v in ds.failed.items()})
+    return out
+
+
+def load(path: str | Path | list, load_dm: bool = True) -> Dataset:
+    """Load a densnet HDF5 dataset or any ASE-readable labelled file (extxyz); a list of paths is merged
+    (:func:`merge`)."""
+    if isinstance(path, list | tuple):
+        if not path:
+            raise DensnetError("no dataset given")
+        return merge([load(p, load_dm) for p in path], [str(p) for p in path])
     path = Path(path)
     if not path.exists():
         raise DensnetError(f"{path}: no such file")

@@ -123,7 +123,8 @@ def run(model_path, data_path, split: str = "test", json_path=None, dtype: str =
     if not frames:
         raise DensnetError(f"{data_path}: no frames in split {split!r}")
     m = evaluate(model, ds, frames, progress)
-    m["model"], m["data"], m["split"] = str(model_path), str(data_path), split
+    m["model"], m["split"] = str(model_path), split
+    m["data"] = [str(x) for x in data_path] if isinstance(data_path, list | tuple) else str(data_path)
     print(format_table(m))
     if json_path:
         Path(json_path).write_text(json.dumps(m, indent=1))

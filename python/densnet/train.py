@@ -39,7 +39,9 @@ _STAGE_SCHEMA = {
 CONFIG_SCHEMA = {
     "type": "object", "additionalProperties": False, "required": ["data"],
     "properties": {
-        "data": {"type": "string", "description": "labelled dataset (.h5 from densnet label)"},
+        "data": {"description": "labelled dataset (.h5 from densnet label), or a list of them (merged, each frame "
+                 "keeps its split)",
+                 "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]},
         "output": {"type": "string", "description": "run directory"},
         "seed": {"type": "integer"},
         "batch_size": {"type": "integer", "minimum": 1},
@@ -98,9 +100,12 @@ def load_config(path_or_dict) -> dict:
                 cfg["stages"][s].update(sv)
         else:
             cfg[k] = v
-    for k in ("data", "output"):
-        p = Path(cfg[k])
-        cfg[k] = str(p if p.is_absolute() else base / p)
+    def resolve(x: str) -> str:
+        p = Path(x)
+        return str(p if p.is_absolute() else base / p)
+
+    cfg["output"] = resolve(cfg["output"])
+    cfg["data"] = [resolve(x) for x in cfg["data"]] if isinstance(cfg["data"], list) else resolve(cfg["data"])
     return cfg
 
 

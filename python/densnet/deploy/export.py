@@ -37,6 +37,8 @@ def checkpoint_provenance(data: dict) -> tuple[str, str]:
     except (TypeError, json.JSONDecodeError):
         cfg = {}
     data_path = cfg.get("data") if isinstance(cfg, dict) else None
+    if isinstance(data_path, list):  # several datasets: they share the level of theory (densnet.dataset.merge)
+        data_path = data_path[0] if data_path else None
     if not data_path or not Path(data_path).is_file():
         why = "training dataset not recorded" if not data_path else f"training dataset {data_path} not found"
         return f"unknown ({why})", f"unknown ({why})"
