@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -169,3 +170,72 @@ def molecule_box(
     atoms = Atoms(symbols, positions=np.array(positions), cell=[n_per_side * spacing] * 3, pbc=True)
     atoms.set_array("mol-id", np.array(mol_ids))
     return atoms
+
+
+RTOL = 1e-8  # relative to the largest reference magnitude of each quantity (float64 model)
+
+
+def assert_matches(actual, expected, what: str, rtol: float = RTOL) -> None:
+    """max |actual - expected| <= rtol * max |expected| (same shapes)."""
+    actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    scale = max(np.abs(expected).max(), 1e-300)
+    err = np.abs(actual - expected).max()
+    assert err <= rtol * scale, f"{what}: max deviation {err:.3e} > {rtol:g} x {scale:.3e}"
+
+
+MPI_SCRIPT = """
+plugin load {plugin}
+units metal
+atom_style atomic
+read_data {data}
+neighbor 1.0 bin
+pair_style densnet
+pair_coeff * * {model} C H O
+compute dip all densnet/atom
+thermo_style custom step pe c_dip[1] c_dip[2] c_dip[3] c_dip[4]
+velocity all create {temperature} 4928 loop geom
+timestep 0.0005
+fix integrate all nve
+run 0
+print "DENSNET 0 $(pe:%.17g) $(c_dip[1]:%.17g) $(c_dip[2]:%.17g) $(c_dip[3]:%.17g) $(c_dip[4]:%.17g)"
+write_dump all custom dump.0 id fx fy fz c_dip[1] c_dip[2] c_dip[3] c_dip[4] modify sort id format float %.17g
+run {steps}
+print "DENSNET {steps} $(pe:%.17g) $(c_dip[1]:%.17g) $(c_dip[2]:%.17g) $(c_dip[3]:%.17g) $(c_dip[4]:%.17g)"
+write_dump all custom dump.{steps} id x y z fx fy fz c_dip[1] c_dip[2] c_dip[3] c_dip[4] modify sort id &
+  format float %.17g
+"""
+
+
+def lmp_one_and_two_ranks(plugin: Path, model: Path, atoms: Atoms, work: Path, temperature: float = 300.0,
+                          steps: int = 4) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The ``lmp`` executable on 1 rank and under ``mpirun -np 2``: step 0 and step ``steps`` of NVE.
+
+    Each result: ``thermo0``/``thermo<steps>`` = [pe, total dipole x y z, |dipole|], ``dump0`` = per atom
+    [id, fx, fy, fz, q, px, py, pz] sorted by id, ``dump<steps>`` = [id, x, y, z, fx, ..., pz], ``log`` = stdout.
+    """
+    import pytest
+
+    lmp, mpirun = VENV_PREFIX / "bin" / "lmp", VENV_PREFIX / "bin" / "mpirun"
+    if not (lmp.is_file() and mpirun.is_file()):
+        pytest.skip("needs the lmp executable and mpirun of the mpich wheel")
+    results = []
+    for nprocs in (1, 2):
+        sub = work / f"np{nprocs}"
+        sub.mkdir()
+        data = write_data(sub / "system.data", atoms, ["C", "H", "O"])
+        script = sub / "in.densnet"
+        script.write_text(MPI_SCRIPT.format(plugin=plugin, data=data, model=model, temperature=temperature,
+                                            steps=steps))
+        cmd = [str(lmp)] if nprocs == 1 else [str(mpirun), "-np", "2", str(lmp)]
+        out = subprocess.run([*cmd, "-in", str(script), "-nocite", "-log", "none"], env=clean_env(),
+                             capture_output=True, text=True, timeout=600, cwd=sub)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        res: dict = {"log": out.stdout}
+        for line in out.stdout.splitlines():
+            if line.startswith("DENSNET"):
+                res[f"thermo{line.split()[1]}"] = np.array([float(v) for v in line.split()[2:]])
+        for step in (0, steps):
+            res[f"dump{step}"] = np.loadtxt(sub / f"dump.{step}", skiprows=9)
+        results.append(res)
+    return results[0], results[1]

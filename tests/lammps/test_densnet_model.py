@@ -16,10 +16,11 @@ import pytest
 from lammps_helpers import (
     ELEMENTS,
     VENV_PREFIX,
+    assert_matches,
     by_id,
-    clean_env,
     compute_by_id,
     ethanol_gas,
+    lmp_one_and_two_ranks,
     molecule_box,
     new_lammps,
     setup_commands,
@@ -31,17 +32,6 @@ from densnet.deploy.reference import evaluate, total_dipole
 from densnet.model.contract import ContractModel
 
 pytestmark = pytest.mark.lammps
-
-RTOL = 1e-8  # relative to the largest reference magnitude of each quantity (float64 model)
-
-
-def assert_matches(actual, expected, what: str, rtol: float = RTOL) -> None:
-    actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    scale = max(np.abs(expected).max(), 1e-300)
-    err = np.abs(actual - expected).max()
-    assert err <= rtol * scale, f"{what}: max deviation {err:.3e} > {rtol:g} x {scale:.3e}"
-
 
 def python_model(atoms, model) -> dict[str, np.ndarray]:
     """The Python model on ``atoms``: calculator (energy, forces, charges, dipole) + eager per-atom outputs."""
@@ -122,64 +112,9 @@ def test_periodic_molecule_box_matches_python_model(plugin, densnet_model, box, 
     check(res, python_model(box, densnet_model))
 
 
-MPI_SCRIPT = """
-plugin load {plugin}
-units metal
-atom_style atomic
-read_data {data}
-neighbor 1.0 bin
-pair_style densnet
-pair_coeff * * {model} C H O
-compute dip all densnet/atom
-thermo_style custom step pe c_dip[1] c_dip[2] c_dip[3] c_dip[4]
-velocity all create 300.0 4928 loop geom
-timestep 0.0005
-fix integrate all nve
-run 0
-print "DENSNET 0 $(pe:%.17g) $(c_dip[1]:%.17g) $(c_dip[2]:%.17g) $(c_dip[3]:%.17g) $(c_dip[4]:%.17g)"
-write_dump all custom dump.0 id fx fy fz c_dip[1] c_dip[2] c_dip[3] c_dip[4] modify sort id format float %.17g
-run 4
-print "DENSNET 4 $(pe:%.17g) $(c_dip[1]:%.17g) $(c_dip[2]:%.17g) $(c_dip[3]:%.17g) $(c_dip[4]:%.17g)"
-write_dump all custom dump.4 id x y z fx fy fz c_dip[1] c_dip[2] c_dip[3] c_dip[4] modify sort id format float %.17g
-"""
-
-
-def run_lmp(cmd: list[str], script: Path) -> dict[str, np.ndarray]:
-    out = subprocess.run(
-        [*cmd, "-in", str(script), "-nocite", "-log", "none"],
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=script.parent,
-    )
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    res = {}
-    for line in out.stdout.splitlines():
-        if line.startswith("DENSNET"):
-            res[f"thermo{line.split()[1]}"] = np.array([float(v) for v in line.split()[2:]])
-    for step in ("0", "4"):
-        res[f"dump{step}"] = np.loadtxt(script.parent / f"dump.{step}", skiprows=9)
-    res["log"] = out.stdout
-    return res
-
-
 def test_mpi_two_ranks_match_one_rank_and_python_model(plugin, densnet_model, box, tmp_path):
     """mpirun -np 2 (ghost mode) = 1 rank (shift mode) = Python model, at step 0 and after 4 MD steps."""
-    lmp = VENV_PREFIX / "bin" / "lmp"
-    mpirun = VENV_PREFIX / "bin" / "mpirun"
-    if not (lmp.is_file() and mpirun.is_file()):
-        pytest.skip("needs the lmp executable and mpirun of the mpich wheel")
-    results = {}
-    for nprocs in (1, 2):
-        work = tmp_path / f"np{nprocs}"
-        work.mkdir()
-        data = write_data(work / "box.data", box, ELEMENTS)
-        script = work / "in.densnet"
-        script.write_text(MPI_SCRIPT.format(plugin=plugin, data=data, model=densnet_model.path))
-        cmd = [str(lmp)] if nprocs == 1 else [str(mpirun), "-np", "2", str(lmp)]
-        results[nprocs] = run_lmp(cmd, script)
-    one, two = results[1], results[2]
+    one, two = lmp_one_and_two_ranks(plugin, densnet_model.path, box, tmp_path)
     assert "densnet: shift mode" in one["log"] and "densnet: ghost mode" in two["log"]
     assert any(f"{g} MPI processor grid" in two["log"] for g in ("2 by 1 by 1", "1 by 2 by 1", "1 by 1 by 2"))
     for key in one:

@@ -16,10 +16,12 @@ import torch
 from lammps_helpers import (
     ELEMENTS,
     VENV_PREFIX,
+    assert_matches,
     by_id,
     clean_env,
     compute_by_id,
     ethanol_gas,
+    lmp_one_and_two_ranks,
     new_lammps,
     setup_commands,
     water_box,
@@ -32,16 +34,7 @@ from densnet.deploy.toy import ToyModel
 
 pytestmark = pytest.mark.lammps
 
-RTOL = 1e-8  # relative to the largest reference magnitude of each quantity (float64 model)
 NKTV2P_METAL = 1.6021765e6  # LAMMPS' pressure conversion for units metal: bar = eV/A^3 * NKTV2P
-
-
-def assert_matches(actual, expected, what: str, rtol: float = RTOL) -> None:
-    actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    scale = max(np.abs(expected).max(), 1e-300)
-    err = np.abs(actual - expected).max()
-    assert err <= rtol * scale, f"{what}: max deviation {err:.3e} > {rtol:g} x {scale:.3e}"
 
 
 def lammps_results(lmp) -> dict[str, np.ndarray]:
@@ -223,66 +216,12 @@ def test_plugin_load_and_plugin_path_with_lmp_executable(plugin, tmp_path):
     assert out.returncode == 0 and "pair style plugin densnet" in out.stdout, out.stdout + out.stderr
 
 
-MPI_SCRIPT = """
-plugin load {plugin}
-units metal
-atom_style atomic
-read_data {data}
-neighbor 1.0 bin
-pair_style densnet
-pair_coeff * * {model} C H O
-compute q all densnet/atom
-thermo_style custom step pe c_q[1] c_q[2] c_q[3] c_q[4]
-run 0
-print "DENSNET 0 $(pe:%.17g) $(c_q[1]:%.17g) $(c_q[2]:%.17g) $(c_q[3]:%.17g) $(c_q[4]:%.17g)"
-write_dump all custom {out}.0 id fx fy fz c_q[1] c_q[2] c_q[3] c_q[4] modify sort id format float %.17g
-velocity all create 600.0 4928 loop geom
-timestep 0.0005
-fix integrate all nve
-run 5
-print "DENSNET 5 $(pe:%.17g) $(c_q[1]:%.17g) $(c_q[2]:%.17g) $(c_q[3]:%.17g) $(c_q[4]:%.17g)"
-write_dump all custom {out}.5 id x y z fx fy fz c_q[1] c_q[2] c_q[3] c_q[4] modify sort id format float %.17g
-"""
-
-
-def run_lmp_script(cmd: list[str], script: Path) -> dict[str, np.ndarray]:
-    out = subprocess.run(
-        [*cmd, "-in", str(script), "-nocite", "-log", "none"],
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=script.parent,
-    )
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    res = {}
-    for line in out.stdout.splitlines():
-        if line.startswith("DENSNET"):
-            step = line.split()[1]
-            res[f"thermo{step}"] = np.array([float(v) for v in line.split()[2:]])
-    for step in ("0", "5"):
-        res[f"dump{step}"] = np.loadtxt(script.parent / f"dump.{step}", skiprows=9)
-    return res
-
-
 def test_mpi_two_ranks_match_one_rank_and_reference(plugin, toy_model, tmp_path):
-    lmp = VENV_PREFIX / "bin" / "lmp"
-    mpirun = VENV_PREFIX / "bin" / "mpirun"
-    if not (lmp.is_file() and mpirun.is_file()):
-        pytest.skip("needs the lmp executable and mpirun of the mpich wheel")
     atoms = water_box(n_per_side=4)
-    results = {}
-    for nprocs in (1, 2):
-        work = tmp_path / f"np{nprocs}"
-        work.mkdir()
-        data = write_data(work / "water.data", atoms, ELEMENTS)
-        script = work / "in.densnet"
-        script.write_text(MPI_SCRIPT.format(plugin=plugin, data=data, model=toy_model.path, out="dump"))
-        cmd = [str(lmp)] if nprocs == 1 else [str(mpirun), "-np", "2", str(lmp)]
-        results[nprocs] = run_lmp_script(cmd, script)
-    one, two = results[1], results[2]
+    one, two = lmp_one_and_two_ranks(plugin, toy_model.path, atoms, tmp_path, temperature=600.0, steps=5)
     for key in one:
-        assert_matches(two[key], one[key], f"2 ranks vs 1 rank: {key}")
+        if key != "log":
+            assert_matches(two[key], one[key], f"2 ranks vs 1 rank: {key}")
     # Step 0 of the lmp executable (1 rank, shift mode) against the Python reference.
     ref = evaluate(toy_model.module, atoms, toy_model.metadata)
     assert_matches(one["thermo0"][:1], ref["energy"], "energy (lmp executable)")
