@@ -6,7 +6,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.densnet-installed
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean mace-env
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,10 @@ lint: install
 
 test: install lint
 	OMP_NUM_THREADS=1 $(BIN)/pytest -q
+
+# MACE (mace-torch) for benchmarks/accuracy.py, in its own venv .venv-mace (it pins another e3nn).
+mace-env:
+	bash benchmarks/mace/setup.sh
 
 clean:
 	rm -rf build demo-output
