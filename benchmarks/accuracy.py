@@ -38,9 +38,9 @@ by re-running the same command)::
     nohup nice -n 10 .venv/bin/python benchmarks/accuracy.py ethanol=examples/ethanol/data/ethanol.h5 \\
         --budget full --parallel --out benchmarks/accuracy.md --json runs/accuracy.json > runs/accuracy.log 2>&1 &
 
-(``--parallel``: both trainings at once, one core each.) Stop with ``kill PID`` of the python process; the same
-command resumes. Add ``ethanethiol=...h5 resorcinol=...h5`` when those datasets exist (one table per molecule).
-More in benchmarks/mace/README.md.
+(``--parallel``: both trainings at once, one core each; ``--densnet-config YAML``: the densnet settings to use.)
+Stop with ``kill PID`` of the python process; the same command resumes. Add ``ethanethiol=...h5
+resorcinol=...h5`` when those datasets exist (one table per molecule). More in benchmarks/mace/README.md.
 """
 
 from __future__ import annotations
@@ -63,7 +63,6 @@ import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-DEBYE_PER_EA = 1.0 / 0.20819434  # 1 e*A = 4.8032 D (as densnet.evaluate)
 
 # densnet epochs (density stage, energy stage) and MACE epochs per budget; stage two of MACE starts at 80 %.
 BUDGETS: dict[str, dict[str, object]] = {
@@ -258,13 +257,24 @@ def export_for_mace(data: Path, out: Path, max_train: int | None) -> dict:
 # ---------------------------------------------------------------------------------------------- models
 
 
-def train_densnet(work: Path, data: Path, epochs: tuple[int, int], args: argparse.Namespace, state: StepState) -> Path:
-    """``densnet train`` with the default model and the budget's epochs; returns the best model file."""
-    run = work / "densnet"
-    cfg = {"data": str(data), "output": str(run), "threads": args.threads, "seed": args.seed,
-           "stages": {"density": {"epochs": epochs[0]}, "energy": {"epochs": epochs[1]}}}
+def densnet_settings(args: argparse.Namespace, epochs: tuple[int, int]) -> dict:
+    """densnet training settings: ``--densnet-config`` (model, stages, ...; default: densnet's defaults) with the
+    budget's density/energy epochs, ``--threads``, ``--seed`` and ``--max-train-frames`` imposed."""
+    cfg = (yaml.safe_load(Path(args.densnet_config).read_text()) or {}) if args.densnet_config else {}
+    cfg = {k: v for k, v in cfg.items() if k not in ("data", "output")}
+    stages = cfg.setdefault("stages", {})
+    stages.setdefault("density", {})["epochs"] = int(epochs[0])
+    stages.setdefault("energy", {})["epochs"] = int(epochs[1])
+    cfg.update(threads=args.threads, seed=args.seed)
     if args.max_train_frames:
         cfg["max_train_frames"] = args.max_train_frames
+    return cfg
+
+
+def train_densnet(work: Path, data: Path, epochs: tuple[int, int], args: argparse.Namespace, state: StepState) -> Path:
+    """``densnet train`` with ``densnet_settings``; returns the best model file (validation split)."""
+    run = work / "densnet"
+    cfg = {"data": str(data), "output": str(run), **densnet_settings(args, epochs)}
     cfg_path = work / "densnet.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     if not state.data.get("densnet_trained"):
@@ -377,7 +387,7 @@ def mace_version(args: argparse.Namespace) -> str:
     res = subprocess.run([str(py), "-c", "import mace, torch, e3nn; print(mace.__version__, torch.__version__, "
                           "e3nn.__version__)"], capture_output=True, text=True, check=True)
     m, t, e = res.stdout.split()
-    return f"mace-torch {m} (torch {t}, e3nn {e}, own venv {args.mace_venv})"
+    return f"mace-torch {m} (torch {t}, e3nn {e}, own venv {rel(args.mace_venv)})"
 
 
 # ---------------------------------------------------------------------------------------------- one dataset
@@ -391,12 +401,14 @@ def run_dataset(name: str, src: Path, args: argparse.Namespace, budget: dict) ->
     work.mkdir(parents=True, exist_ok=True)
     state = StepState(work / "state.json")
     want = {"budget": budget, "threads": args.threads, "seed": args.seed, "max_train_frames": args.max_train_frames,
-            "source": str(src)}
+            "source": str(src), "densnet": densnet_settings(args, tuple(budget["densnet_epochs"])),
+            "mace": MACE_HYPERS}
     if state.data.get("settings") not in (None, want):
         raise SystemExit(f"[accuracy] {work} holds a run with other settings {state.data['settings']} "
                          f"(now {want}): use --fresh or another --workdir")
     state.data["settings"] = want
     state.data.setdefault("load_start", os.getloadavg()[0])
+    state.data.setdefault("started", f"{datetime.datetime.now():%Y-%m-%d %H:%M}")
     state.save()
     data = work / "data" / src.name
     if "snapshot" not in state.data:
@@ -428,7 +440,9 @@ def run_dataset(name: str, src: Path, args: argparse.Namespace, budget: dict) ->
     else:
         (model, dens), (mace_model, mace) = densnet_side(), mace_side()
     with state.lock:
-        state.data["load_end"] = os.getloadavg()[0]
+        if "finished" not in state.data:
+            state.data["load_end"] = os.getloadavg()[0]
+            state.data["finished"] = f"{datetime.datetime.now():%Y-%m-%d %H:%M}"
         state.save()
     return {"name": name, "source": str(src), "work": str(work), "state": state.data, "densnet": dens, "mace": mace,
             "mace_model": mace_model.name, "densnet_params": densnet_parameters(model),
@@ -468,25 +482,44 @@ def table(r: dict) -> str:
     return "\n".join(lines)
 
 
-def report(results: list[dict], args: argparse.Namespace, budget: dict, cmd: str, started: datetime.datetime,
-           load0: float) -> str:
-    """The whole Markdown report."""
+def rel(path: str | Path) -> str:
+    """``path`` relative to the repository if it lies inside it."""
+    p = Path(path).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
+
+
+def report(results: list[dict], args: argparse.Namespace, budget: dict, cmd: str) -> str:
+    """The whole Markdown report (times and loads from the work directories' state: kept across resumes)."""
+    started = min(r["state"]["started"] for r in results)
+    finished = max(r["state"]["finished"] for r in results)
+    load0 = results[0]["state"]["load_start"]
+    load1 = results[-1]["state"]["load_end"]
+    how = "at the same time (--parallel)" if args.parallel else "one after the other"
     de, me = budget["densnet_epochs"], budget["mace_epochs"]
     hyp = ", ".join(f"{k} {v}" for k, v in MACE_HYPERS.items())
     parts = []
     if args.budget == "smoke" or args.title:
-        parts.append(f"# {args.title or 'SMOKE TEST of the accuracy pipeline (tiny budget): not a result'}\n")
+        n = " + ".join(str(r["state"]["export"]["n_labelled"]) for r in results)
+        smoke = f"SMOKE TEST of the accuracy pipeline ({n} frames, tiny budget): not a result"
+        parts.append(f"# {args.title or smoke}\n")
+        if not args.title:
+            parts.append("This only shows that the whole path (export, both trainings, both evaluations, report) runs "
+                         "end to end. The numbers come from a few epochs on a few frames and say nothing about the "
+                         "accuracy of either model; the real comparison is `benchmarks/accuracy.md` (budget `full`, "
+                         "see benchmarks/mace/README.md).\n")
     else:
         parts.append("# Accuracy on the held-out test split: densnet vs MACE vs the SAD-only baseline\n")
     parts.append(
         f"Made by `benchmarks/accuracy.py`. Command: `{cmd}`  \n"
-        f"Started {started:%Y-%m-%d %H:%M}, finished {datetime.datetime.now():%Y-%m-%d %H:%M}. Machine: {machine()}; "
-        f"load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (the machine is shared: "
+        f"Started {started}, finished {finished} (first start and last end over resumed invocations). "
+        f"Machine: {machine()}; load average {load0:.1f} at the start, {load1:.1f} at the end (the machine is shared: "
         "wall times depend on the load, CPU times much less).\n\n"
         f"**Budget `{args.budget}`** (same training frames for both, {args.threads} torch/BLAS thread(s) each, run "
-        f"one after the other, seed {args.seed}): densnet {de[0]} density + {de[1]} energy epochs "
-        f"(`densnet train`, early stopping on the validation split, defaults of python/densnet/train.py and the "
-        f"default model: cutoff 4 A, 2 density + 2 energy layers); MACE {me} epochs (stage two from epoch "
+        f"{how}, seed {args.seed}): densnet {de[0]} density + {de[1]} energy epochs "
+        f"(`densnet train`, model selection and early stopping on the validation split; settings "
+        f"`{json.dumps(densnet_settings(args, tuple(de)))}` on top of the defaults of python/densnet/train.py and "
+        "python/densnet/model/network.py (default model: cutoff 4 A, 2 density + 2 energy layers)); "
+        f"MACE {me} epochs (stage two from epoch "
         f"{stage_two_start(me)}). Training CPU time = user + system seconds of the whole training "
         "command (MACE's includes its final evaluation and model compilation).\n\n"
         f"**MACE**: {mace_version(args)}, trained with `mace_run_train` on energies + forces of the same training "
@@ -503,10 +536,11 @@ def report(results: list[dict], args: argparse.Namespace, budget: dict, cmd: str
         c = s["export"]["counts"]
         lot = s["export"]["level_of_theory"]
         parts.append(
-            f"## {r['name']}\n\nData: `{r['source']}` (snapshot of {s['export']['n_labelled']} labelled frames; "
+            f"## {r['name']}\n\nData: `{rel(r['source'])}` (snapshot of {s['export']['n_labelled']} labelled frames; "
             f"level of theory {lot.get('xc', '?').upper()}/{lot.get('basis', '?')}, density basis "
             f"{lot.get('density_basis', '?')}). Frames: train {c['train']}, validation {c['val']}, test {c['test']} "
-            f"(split by trajectory at labelling time). Work directory `{r['work']}`; MACE model `{r['mace_model']}`."
+            f"(split by trajectory at labelling time). Work directory `{rel(r['work'])}`; MACE model "
+            f"`{r['mace_model']}`."
             + (f" Resumed: densnet training {s['densnet_train']['invocations']} invocation(s), MACE "
                f"{s['mace_train']['invocations']}." if max(s['densnet_train']['invocations'],
                                                              s['mace_train']['invocations']) > 1 else "")
@@ -528,6 +562,8 @@ def main() -> None:
     p.add_argument("--budget", choices=sorted(BUDGETS), default="full")
     p.add_argument("--densnet-epochs", help="DENSITY,ENERGY epochs (overrides the budget's)")
     p.add_argument("--mace-epochs", type=int, help="MACE epochs (overrides the budget's)")
+    p.add_argument("--densnet-config", help="densnet training YAML (model, stages, lr, ...; its data/output are "
+                   "ignored, the budget's epochs win); default: densnet's defaults")
     p.add_argument("--max-train-frames", type=int, help="use only the first N training frames (both models)")
     p.add_argument("--threads", type=int, default=1, help="torch/BLAS threads of each training (default 1)")
     p.add_argument("--seed", type=int, default=0)
@@ -546,14 +582,13 @@ def main() -> None:
         budget["mace_epochs"] = args.mace_epochs
     budget["densnet_epochs"] = list(budget["densnet_epochs"])  # type: ignore[arg-type]
     signal.signal(signal.SIGTERM, _terminate)  # `kill PID` stops the training child too (resume later)
-    started, load0 = datetime.datetime.now(), os.getloadavg()[0]
     cmd = " ".join(["python benchmarks/accuracy.py", *sys.argv[1:]])
     results = []
     for spec in args.datasets:
         name, _, path = spec.rpartition("=")
         src = Path(path).resolve()
         results.append(run_dataset(name or src.stem, src, args, budget))
-    text = report(results, args, budget, cmd, started, load0)
+    text = report(results, args, budget, cmd)
     Path(args.out).write_text(text)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
