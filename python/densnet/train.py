@@ -237,31 +237,37 @@ def normalisation(samples: list[Sample], tables, atom_energies: dict[str, float]
 # ---------------------------------------------------------------------------------------------- losses
 
 
-def coulomb_loss(pred: torch.Tensor, batch: dict, tables_nf: torch.Tensor) -> torch.Tensor:
-    """Mean over molecules of (c - c*)^T J (c - c*) (Hartree). pred [N, F] padded PySCF order."""
+def _mean_over_molecules(pred: torch.Tensor, batch: dict, tables_nf: torch.Tensor, per_molecule) -> torch.Tensor:
+    """Mean over the batch's molecules of ``per_molecule(sample, pred_m, mask_m)``: pred_m [n_atoms_m, F] is the
+    molecule's slice of pred [N, F] (padded per atom, PySCF order), mask_m [n_atoms_m, F] marks real functions."""
     types = batch[K.TYPES]
     mask = torch.arange(pred.shape[1]).unsqueeze(0) < tables_nf.index_select(0, types).unsqueeze(1)
     off = batch["offsets"]
     total = pred.new_zeros(())
     for k, s in enumerate(batch["samples"]):
         sl = slice(int(off[k]), int(off[k + 1]))
-        e = (pred[sl] - s.coeffs)[mask[sl]]
-        total = total + e @ (s.j @ e)
+        total = total + per_molecule(s, pred[sl], mask[sl])
     return total / len(batch["samples"])
+
+
+def coulomb_loss(pred: torch.Tensor, batch: dict, tables_nf: torch.Tensor) -> torch.Tensor:
+    """Mean over molecules of (c - c*)^T J (c - c*) (Hartree). pred [N, F] padded PySCF order."""
+
+    def one(s, p: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        e = (p - s.coeffs)[m]
+        return e @ (s.j @ e)
+
+    return _mean_over_molecules(pred, batch, tables_nf, one)
 
 
 def l1_loss(pred: torch.Tensor, batch: dict, tables_nf: torch.Tensor) -> torch.Tensor:
     """Mean over molecules of 100 * int |rho_pred - rho_KS| / N_el on sampled grid points (eps_rho, %)."""
-    types = batch[K.TYPES]
-    mask = torch.arange(pred.shape[1]).unsqueeze(0) < tables_nf.index_select(0, types).unsqueeze(1)
-    off = batch["offsets"]
-    total = pred.new_zeros(())
-    for k, s in enumerate(batch["samples"]):
-        sl = slice(int(off[k]), int(off[k + 1]))
+
+    def one(s, p: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         phi, w, rho = s.grid
-        n_el = (rho * w).sum()
-        total = total + 100.0 * (w * (phi @ pred[sl][mask[sl]] - rho).abs()).sum() / n_el
-    return total / len(batch["samples"])
+        return 100.0 * (w * (phi @ p[m] - rho).abs()).sum() / (rho * w).sum()
+
+    return _mean_over_molecules(pred, batch, tables_nf, one)
 
 
 def batch_loss(model, batch: dict, w: dict, nf: torch.Tensor, stage: str, train: bool) -> tuple[torch.Tensor, dict]:
