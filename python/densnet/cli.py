@@ -169,6 +169,13 @@ def _cmd_harmonic(a: argparse.Namespace) -> None:
     command(structure, None if a.dft else a.model, a.output, a.method, not a.no_optimise, a.fmax, a.write_optimised)
 
 
+def _cmd_check_md(a: argparse.Namespace) -> int:
+    from .stability import command
+
+    return command(a.trajectory, a.energies, a.elements, a.reference, a.bond_scale, a.timestep, a.max_drift,
+                   a.max_deviation, a.atoms, a.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="densnet", description=__doc__)
     p.add_argument("--version", action="version", version=f"densnet {__import__('densnet').__version__}")
@@ -317,6 +324,19 @@ def build_parser() -> argparse.ArgumentParser:
     hm.add_argument("--no-optimise", action="store_true", help="use the structure as given")
     hm.add_argument("--write-optimised", help="write the optimised structure here")
     hm.set_defaults(func=_cmd_harmonic)
+
+    ck = sub.add_parser("check-md", help="stability of MD runs: bonds kept, no collapse, NVE energy conserved")
+    ck.add_argument("trajectory", nargs="*", help="extxyz/ASE trajectory (densnet md) or LAMMPS text dump")
+    ck.add_argument("--energies", nargs="+", help="per trajectory: densnet md energies.dat or LAMMPS log (TotEng)")
+    ck.add_argument("--elements", nargs="+", help="element of each LAMMPS type (for dumps)")
+    ck.add_argument("--reference", help="structure whose bonds must survive (default: first frame)")
+    ck.add_argument("--bond-scale", type=float, default=1.2, help="bond = distance < scale x covalent radii")
+    ck.add_argument("--timestep", type=float, help="fs (LAMMPS logs without a Time column)")
+    ck.add_argument("--max-drift", type=float, default=1e-3, help="eV/atom/ps (linear fit of the total energy)")
+    ck.add_argument("--max-deviation", type=float, default=0.02, help="eV/atom, largest |E(t) - E(0)|")
+    ck.add_argument("--atoms", type=int, help="number of atoms (--energies without a trajectory)")
+    ck.add_argument("--json", help="write the reports here")
+    ck.set_defaults(func=_cmd_check_md)
     return p
 
 
@@ -324,14 +344,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # PySCF/tblite threads are set per command
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)
     except DensnetError as exc:
         print(f"densnet {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"densnet {args.command}: interrupted; re-run the same command to continue", file=sys.stderr)
         return 130
-    return 0
+    return int(status or 0)
 
 
 def export_main(argv: list[str] | None = None) -> int:

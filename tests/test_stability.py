@@ -1,0 +1,144 @@
+"""densnet check-md: broken/formed bonds and collapses found at the right frame, NVE drift recovered, real LAMMPS
+dump + log read (free flight under pair_style zero: bonds fly apart while the total energy stays exact)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import pytest
+from ase.build import molecule
+from ase.data import covalent_radii
+
+from densnet.cli import main
+from densnet.stability import check, energy_report
+
+ETHANOL_OH = (2, 3)  # O and its H in ase.build.molecule("CH3CH2OH")
+
+
+def ethanol():
+    a = molecule("CH3CH2OH")
+    assert a[ETHANOL_OH[0]].symbol == "O" and a[ETHANOL_OH[1]].symbol == "H"
+    assert a.get_distance(*ETHANOL_OH) < 1.0
+    return a
+
+
+def jittered(n: int, seed: int = 0, scale: float = 0.03):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        a = ethanol()
+        a.positions += rng.normal(scale=scale, size=a.positions.shape)
+        out.append(a)
+    return out
+
+
+def test_vibrating_molecule_passes(tmp_path):
+    from scipy.spatial.distance import pdist
+
+    frames = jittered(20)
+    ase.io.write(tmp_path / "t.extxyz", frames)
+    r = check(str(tmp_path / "t.extxyz"))
+    assert r.ok and r.n_frames == 20 and r.first_bad_frame is None
+    assert abs(r.min_distance - min(pdist(f.positions).min() for f in frames)) < 1e-6
+
+
+def test_stretched_bond_is_reported_at_the_first_frame_beyond_1p5_radii(tmp_path):
+    o, h = ETHANOL_OH
+    frames = []
+    for d in np.linspace(0.97, 2.5, 30):
+        a = ethanol()
+        u = a.positions[h] - a.positions[o]
+        a.positions[h] = a.positions[o] + d * u / np.linalg.norm(u)
+        frames.append(a)
+    limit = 1.5 * (covalent_radii[8] + covalent_radii[1])
+    expected = int(np.argmax(np.linspace(0.97, 2.5, 30) > limit))
+    ase.io.write(tmp_path / "t.extxyz", frames)
+    r = check(str(tmp_path / "t.extxyz"))
+    assert not r.ok and r.first_bad_frame == expected and r.broken == [(o, h)]
+    assert "bond 2-3 (O-H) broken" in r.problems[0]
+
+
+def test_new_bond_and_collapse_are_reported(tmp_path):
+    frames = jittered(5)
+    a = ethanol()
+    a.positions[6] = a.positions[1] + [0.0, 0.0, 0.35]  # an H of CH3 (on C0) pushed onto the other carbon
+    frames.append(a)
+    ase.io.write(tmp_path / "t.extxyz", frames)
+    r = check(str(tmp_path / "t.extxyz"))
+    assert r.first_bad_frame == 5 and (1, 6) in r.formed and r.min_distance < 0.5
+    assert any("apart" in p for p in r.problems)
+
+
+def write_energies(path: Path, t_fs: np.ndarray, etot: np.ndarray) -> None:
+    rows = [f"{t:.4f} {e - 1.0:.10f} 1.0 {e:.10f} 300.0" for t, e in zip(t_fs, etot, strict=True)]
+    path.write_text("# time_fs epot_eV ekin_eV etot_eV temperature_K\n" + "\n".join(rows) + "\n")
+
+
+def test_energy_drift_is_recovered_and_limits_apply(tmp_path):
+    n_atoms, drift = 9, 3e-4  # eV/atom/ps
+    t = np.arange(-500.0, 10000.0, 2.5)  # fs; t <= 0 is the equilibration, left out
+    rng = np.random.default_rng(1)
+    e = -100.0 + n_atoms * drift * t / 1000.0 + rng.normal(scale=1e-4, size=len(t))
+    e[t <= 0] += 5.0  # equilibration energies must not count
+    write_energies(tmp_path / "energies.dat", t, e)
+    r = check(None, str(tmp_path / "energies.dat"), n_atoms=n_atoms)
+    assert r.ok and abs(r.energy.drift_eV_per_atom_per_ps - drift) < 0.02 * drift
+    prod = t[t > 0]
+    assert r.energy.n_points == len(prod) and abs(r.energy.duration_ps - (prod[-1] - prod[0]) / 1000) < 1e-9
+    r = check(None, str(tmp_path / "energies.dat"), n_atoms=n_atoms, max_drift=1e-4)
+    assert not r.ok and "drift" in r.problems[0]
+    e[len(t) // 2] = np.nan  # in the production part
+    write_energies(tmp_path / "energies.dat", t, e)
+    assert not check(None, str(tmp_path / "energies.dat"), n_atoms=n_atoms).ok
+    with pytest.raises(Exception, match="fewer than 3"):
+        energy_report(np.array([1.0, 2.0]), np.array([0.0, 0.0]), 1)
+
+
+LMP_FREE_FLIGHT = """
+units metal
+boundary f f f
+atom_style atomic
+read_data {data}
+pair_style zero 4.0
+pair_coeff * *
+velocity all create 3000.0 1 mom yes rot yes
+timestep 0.0005
+fix integrate all nve
+dump d all custom 20 traj.lammpstrj id type x y z
+dump_modify d sort id
+thermo_style custom step time temp pe etotal
+thermo 10
+run 400
+"""
+
+
+def test_real_lammps_dump_and_log(tmp_path, capsys):
+    """Without forces the atoms fly apart at ~3000 K: broken bonds; the total energy (kinetic) stays exact."""
+    sys.path.insert(0, str(Path(__file__).parent / "lammps"))
+    from lammps_helpers import write_data
+
+    a = ethanol()
+    a.center(vacuum=30.0)
+    write_data(tmp_path / "e.data", a, ["C", "H", "O"])
+    (tmp_path / "in.lmp").write_text(LMP_FREE_FLIGHT.format(data=tmp_path / "e.data"))
+    lmp = Path(sys.prefix) / "bin" / "lmp"
+    out = subprocess.run([str(lmp), "-in", "in.lmp", "-log", "log.lammps", "-nocite", "-screen", "none"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    args = ["check-md", str(tmp_path / "traj.lammpstrj"), "--energies", str(tmp_path / "log.lammps"),
+            "--elements", "C", "H", "O", "--json", str(tmp_path / "r.json")]
+    assert main(args) == 1
+    text = capsys.readouterr().out
+    assert "FAIL" in text and "broken" in text and "21 frames, 9 atoms" in text
+    import json
+
+    r = json.loads((tmp_path / "r.json").read_text())[0]
+    assert r["first_bad_frame"] > 0 and abs(r["energy"]["drift_eV_per_atom_per_ps"]) < 1e-8
+    assert abs(r["energy"]["duration_ps"] - 0.2) < 1e-12
+    # the same dump without element names is refused with a clear message
+    assert main(["check-md", str(tmp_path / "traj.lammpstrj")]) == 2
+    assert "give --elements" in capsys.readouterr().err
