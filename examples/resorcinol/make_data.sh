@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Resorcinol data (validation issue): 720 GFN2-xTB MD frames, labelled at the reference level. Starts: the
+# in/in, in/out and out/out OH rotamers (start_<name>.xyz from make_start.py), each at 300 K and 500 K with
+# 4 independent trajectories of 30 frames (one every 50 fs after 500 fs of equilibration): 24 trajectories.
+# Every (temperature, conformer) sample has its own seed, so trajectory ids (md-T<T>-seed<seed>-<i>) are unique
+# and the train/val/test split (by trajectory) never puts frames of one trajectory in two splits.
+# Resumable: finished frame files are kept; re-run the same command to continue.
+#   WORKERS=2 bash examples/resorcinol/make_data.sh
+#   SAMPLE_ONLY=1 bash examples/resorcinol/make_data.sh   # sample the frames, do not label
+#   SAMPLE_JOBS=3 ...                              # sample the three conformers in parallel processes
+set -euo pipefail
+cd "$(dirname "$0")"
+D=../../.venv/bin/densnet
+CONFS=(in-in in-out out-out)
+mkdir -p data
+
+sample_one() {  # temperature, conformer index
+  local T=$1 k=$2 name=${CONFS[$2]}
+  local out=data/T${T}_${name}.extxyz
+  [ -f "$out" ] && return 0
+  OMP_NUM_THREADS=1 $D sample "start_${name}.xyz" -o "data/T${T}_${name}.tmp.extxyz" --temperature "$T" \
+    --frames 120 --trajectories 4 --stride 50 --equilibrate 500 --seed $((T * 10 + k)) -q
+  mv "data/T${T}_${name}.tmp.extxyz" "$out"
+}
+
+if [ "${SAMPLE_JOBS:-1}" -gt 1 ]; then
+  pids=()
+  for k in 0 1 2; do ( sample_one 300 $k && sample_one 500 $k ) & pids+=($!); done
+  for p in "${pids[@]}"; do wait "$p"; done
+else
+  for T in 300 500; do for k in 0 1 2; do sample_one $T $k; done; done
+fi
+if [ ! -f data/frames.extxyz ]; then
+  for T in 300 500; do for name in "${CONFS[@]}"; do cat "data/T${T}_${name}.extxyz"; done; done > data/frames.tmp.extxyz
+  mv data/frames.tmp.extxyz data/frames.extxyz
+fi
+if [ -n "${SAMPLE_ONLY:-}" ]; then exit 0; fi
+$D label data/frames.extxyz -o data/resorcinol.h5 --chunk-size 50 --split 0.75,0.08,0.17 \
+  --workers "${WORKERS:-1}" --summary-json data/label_summary.json -q
