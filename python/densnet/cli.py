@@ -176,6 +176,13 @@ def _cmd_check_md(a: argparse.Namespace) -> int:
                    a.max_deviation, a.atoms, a.json)
 
 
+def _cmd_lammps_md(a: argparse.Namespace) -> None:
+    from .deploy.lammps_md import command
+
+    command(a.model, a.structure, a.output, a.replicas, a.temperature, a.equilibrate, a.production, a.timestep,
+            a.damp, a.seed, a.dump_every, a.np, a.parallel, a.threads, a.plugin, progress=not a.quiet)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="densnet", description=__doc__)
     p.add_argument("--version", action="version", version=f"densnet {__import__('densnet').__version__}")
@@ -270,6 +277,25 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--force", action="store_true", help="rebuild even if up to date")
     lb.add_argument("-v", "--verbose", action="store_true", help="show the CMake output")
     lb.set_defaults(func=_cmd_lammps_build)
+    lmd = lsub.add_parser("md", help="independent LAMMPS replicas: Langevin equilibration, NVE production with "
+                          "dipoles every step (for densnet ir) and a dump of per-atom q/p")
+    lmd.add_argument("model", help="exported model (densnet-export)")
+    lmd.add_argument("structure", help="start structure (any ASE format; periodic if it has pbc)")
+    lmd.add_argument("-o", "--output", required=True, help="directory for replica-NN/ folders")
+    lmd.add_argument("--replicas", type=int, default=4)
+    lmd.add_argument("--temperature", type=float, default=300.0, help="K")
+    lmd.add_argument("--equilibrate", default="5ps", help="Langevin part per replica")
+    lmd.add_argument("--production", default="12.5ps", help="NVE part per replica")
+    lmd.add_argument("--timestep", default="0.5fs")
+    lmd.add_argument("--damp", default="100fs", help="Langevin damping time")
+    lmd.add_argument("--seed", type=int, default=1, help="velocity/thermostat seeds are derived from it")
+    lmd.add_argument("--dump-every", type=int, default=20, help="steps between dump frames")
+    lmd.add_argument("--np", type=int, default=1, help="MPI ranks per replica (mpirun -np)")
+    lmd.add_argument("--parallel", type=int, default=1, help="replicas run at the same time")
+    lmd.add_argument("--threads", type=int, default=1, help="OpenMP/torch threads per rank")
+    lmd.add_argument("--plugin", help="densnetplugin.so (default: densnet lammps build)")
+    lmd.add_argument("-q", "--quiet", action="store_true")
+    lmd.set_defaults(func=_cmd_lammps_md)
 
     md = sub.add_parser("md", help="ASE MD with a model: Langevin equilibration, NVE production, dipoles; resumable")
     md.add_argument("model")
