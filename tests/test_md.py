@@ -16,7 +16,7 @@ from densnet import io_model  # noqa: E402
 from densnet.calculator import DenSNetCalculator  # noqa: E402
 from densnet.cli import main  # noqa: E402
 from densnet.errors import DensnetError  # noqa: E402
-from densnet.md import MDSettings, parse_time, run  # noqa: E402
+from densnet.md import MDSettings, parse_time, remove_rigid_motion, run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +32,25 @@ def test_parse_time():
     assert parse_time("12") == 12.0
     with pytest.raises(DensnetError, match="cannot read time"):
         parse_time("5 minutes")
+
+
+def test_remove_rigid_motion_keeps_the_vibrational_velocities():
+    """--remove-rotation subtracts V + omega x r and nothing else: the kinetic energy drops by exactly
+    P^2/2M + L.I^-1.L/2 (ASE's default rescaling would keep it and heat the vibrations)."""
+    a = molecule("H2O")
+    rng = np.random.default_rng(3)
+    a.set_velocities(rng.normal(size=(3, 3)) * 0.01)
+    m, v0 = a.get_masses(), a.get_velocities()
+    r = a.positions - a.get_center_of_mass()
+    p_tot = (m[:, None] * v0).sum(0)
+    ang = (m[:, None] * np.cross(r, v0)).sum(0)
+    inertia = (m[:, None, None] * ((r * r).sum(1)[:, None, None] * np.eye(3) - r[:, :, None] * r[:, None, :])).sum(0)
+    omega = np.linalg.solve(inertia, ang)
+    e_rigid = 0.5 * p_tot @ p_tot / m.sum() + 0.5 * ang @ omega
+    removed = remove_rigid_motion(a)
+    assert removed == pytest.approx(e_rigid, rel=1e-10) and removed > 0
+    np.testing.assert_allclose(a.get_velocities(), v0 - p_tot / m.sum() - np.cross(omega, r), atol=1e-14)
+    assert np.abs(a.get_momenta().sum(0)).max() < 1e-14 and np.abs(a.get_angular_momentum()).max() < 1e-14
 
 
 @pytest.mark.parametrize("trajectory", ["traj.extxyz", "traj.traj"])
