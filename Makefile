@@ -1,5 +1,5 @@
 # densnet: the two entry points of the README. Everything installs into ./.venv.
-#   make demo   install, then run the demo (sample + label a small molecule)
+#   make demo   install, then run the demo (shipped ethanol model in LAMMPS -> IR spectrum)
 #   make test   install, then run the test suite (what CI runs)
 PY      ?= python3
 VENV    := .venv
