@@ -445,6 +445,16 @@ def plot(spec: Spectrum, path: str | Path, bands: list[tuple[float, str]] | None
     plt.close(fig)
 
 
+def _plot_title(inputs: list[str]) -> str:
+    """File names, or ``parent/name`` when names repeat (replica-00/dipole.dat, ...); one averaged series
+    count when that is still too long."""
+    names = [Path(i).name for i in inputs]
+    if len(set(names)) < len(names):
+        names = [f"{Path(i).parent.name}/{Path(i).name}" for i in inputs]
+    title = ", ".join(names)
+    return title if len(title) <= 80 else f"{len(inputs)} series averaged ({names[0]}, ...)"
+
+
 def command(inputs: list[str], output: str | None, timestep: float | None = None, columns: str | None = None,
             correlation_fs: float | None = None, window: str = "hann", zero_pad: int = 4,
             method: str = "derivative", quantum_correction: str = "none", temperature: float | None = None,
@@ -469,5 +479,5 @@ def command(inputs: list[str], output: str | None, timestep: float | None = None
         ref = (*read_csv_xy(reference), Path(reference).stem) if reference else None
         st = (*read_csv_xy(sticks), Path(sticks).stem) if sticks else None
         plot(spec, plot_path, read_bands(bands) if bands else None, ref, st, stick_fwhm, xlim,
-             title=", ".join(Path(i).name for i in inputs)[:80])
+             title=_plot_title(inputs))
     return spec
