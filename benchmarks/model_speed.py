@@ -29,28 +29,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ase import Atoms
 from ase.build import molecule
+from lammps_speed import ethanol_box  # same boxes as the LAMMPS benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 ELEMENTS = ("H", "C", "O", "S")
-
-
-def ethanol_box(n_molecules: int, density: float = 0.79, seed: int = 0) -> Atoms:
-    """``n_molecules`` (a cube number) randomly oriented ethanols on a cubic grid, periodic, density g/cm^3."""
-    side = round(n_molecules ** (1 / 3))
-    eth = molecule("CH3CH2OH")
-    eth.positions -= eth.get_center_of_mass()
-    length = (n_molecules * eth.get_masses().sum() / 0.602214076 / density) ** (1 / 3)
-    rng = np.random.default_rng(seed)
-    pos, sym = [], []
-    for idx in np.ndindex(side, side, side):
-        m = eth.copy()
-        q = rng.normal(size=4)
-        m.rotate(2 * np.degrees(np.arccos(q[0] / np.linalg.norm(q))), q[1:])
-        pos.extend(m.positions + (np.array(idx) + 0.5) * length / side)
-        sym.extend(m.get_chemical_symbols())
-    return Atoms(sym, positions=pos, cell=[length] * 3, pbc=True)
 
 
 def make_model(dtype: torch.dtype):
