@@ -83,7 +83,7 @@ def main() -> None:
             print(rows[-1], flush=True)
     with open(a.out, "w") as fh:
         fh.write(f"# Density basis trade-off ({Path(a.data).name})\n\n"
-                 f"Command: `python benchmarks/density_basis.py {a.data} {a.out} --frames {a.frames}`  \n"
+                 f"Command: `python benchmarks/density_basis.py {a.data} {a.out} --frames {a.frames} --bases {' '.join(a.bases)}`  \n"
                  f"Date {datetime.date.today()}, machine {platform.machine()} with {os.cpu_count()} cores "
                  f"(load average {os.getloadavg()[0]:.1f} at the end).\n\n"
                  "eps_rho in % of the electrons against the exact Kohn-Sham density (level-3 grid), mean over the "

@@ -1,5 +1,6 @@
-/* Registers pair_style densnet and compute densnet/atom with LAMMPS (`plugin load densnetplugin.so`
-   or LAMMPS_PLUGIN_PATH). */
+/* Registers pair_style densnet and compute densnet/atom with LAMMPS. This file is part of densnet_impl.so,
+   which the small loader densnetplugin.so (densnet_loader.cpp: what users `plugin load`) opens with
+   RTLD_DEEPBIND and calls densnet_register() from its lammpsplugin_init(). */
 #include "lammpsplugin_abi.h"
 
 #include "compute_densnet_atom.h"
@@ -25,7 +26,7 @@ Compute *create_compute_densnet_atom(LAMMPS *lmp, int narg, char **arg)
 
 }    // namespace
 
-extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
+extern "C" __attribute__((visibility("default"))) void densnet_register(void *lmp, void *handle, void *regfunc)
 {
   auto register_plugin = reinterpret_cast<lammpsplugin_regfunc>(regfunc);
   lammpsplugin_t plugin{};

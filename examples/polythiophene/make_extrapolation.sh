@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Held-out extrapolation set (issue 7): thermal single points of 8T, 10T and 12T, never used in training.
+# GFN2-xTB Langevin MD at 300 K from the relaxed all-anti chains (FRAMES independent trajectories per length,
+# one frame each after 1 ps of equilibration), labelled at the reference level. One dataset per length:
+# data/nT_extrap.h5 (evaluate with `densnet evaluate MODEL data/12T_extrap.h5 --split all`; the train/val/test
+# labels inside these files mean nothing, the whole file is held out). Cost on 2 cores (DESIGN.md): a 12T single
+# point takes 15-20 min. Resumable: re-run the same command to continue.
+#   FRAMES=3 THREADS=2 bash examples/polythiophene/make_extrapolation.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+D=../../.venv/bin/densnet
+mkdir -p data
+FRAMES=${FRAMES:-3}
+for n in 8 10 12; do
+  out=data/${n}T_extrap_frames.extxyz
+  if [ ! -f "$out" ]; then
+    $D sample ${n}T.xyz -o data/tmp_${n}T_extrap.extxyz --temperature 300 --frames "$FRAMES" \
+      --trajectories "$FRAMES" --seed $((1000 + n)) --equilibrate 1000 -q
+    mv data/tmp_${n}T_extrap.extxyz "$out"
+  fi
+done
+for n in 8 10 12; do
+  $D label data/${n}T_extrap_frames.extxyz -o data/${n}T_extrap.h5 --chunk-size 1 --workers 1 \
+    --threads "${THREADS:-1}" --summary-json data/${n}T_extrap_label_summary.json -q
+done
