@@ -1,18 +1,31 @@
 """Accuracy benchmark (issue 6, item 3): densnet vs MACE vs the SAD-only baseline on the held-out test split.
 
-For each dataset (a densnet HDF5 from ``densnet label``) this script, in one run and with one stated budget:
+For each dataset (a densnet HDF5 from ``densnet label``, or several: ``NAME=PATH[,PATH...]``) this script, in one
+run and with one stated budget:
 
-1. snapshots the dataset (index + completed chunks) into the work directory, so that both models see exactly
-   the same frames even while labelling goes on, and exports the SAME train/val/test splits to extxyz for MACE
-   through densnet's API (``REF_energy`` eV, ``REF_forces`` eV/A) plus the E0s = the dataset's free-atom
-   energies at the reference level (the same per-element reference densnet's energy normalisation uses);
+1. snapshots the dataset files (index + completed chunks) into the work directory, so that both models see
+   exactly the same frames even while labelling goes on, and exports the SAME train/val/test splits to extxyz for
+   MACE through densnet's API (``densnet.dataset.load`` of the file list: the merged dataset, each frame keeping
+   its own file's split, as ``densnet train`` sees it; ``REF_energy`` eV, ``REF_forces`` eV/A) plus the E0s = the
+   dataset's free-atom energies at the reference level (the same per-element reference densnet's energy
+   normalisation uses);
 2. trains densnet (``densnet train``: density then energy stage, default model) and MACE (``mace_run_train``
    from ``.venv-mace``, hyperparameters in ``MACE_HYPERS``) on the same training frames, validation split for
    early stopping / model selection, with ``--threads`` torch threads each, one after the other;
 3. evaluates both on the test split: densnet with ``densnet evaluate`` (eps_rho against the exact KS density,
    its fitting floor and the SAD-only error; E, F, dipole), MACE with ``mace_eval_configs`` (E, F);
-4. writes a Markdown report: eps_rho (%), energy MAE (eV/molecule and meV/atom), force MAE (eV/A), dipole MAE
-   (D per component; MACE predicts none), the CPU time of each training, command, date, machine and load.
+4. evaluates both the same way on every ``--heldout NAME=PATH[,PATH...]`` set: datasets never trained on,
+   evaluated WHOLE (every frame, whatever its split label: ``densnet evaluate --split all``), e.g. longer
+   oligomers for an extrapolation test; each is snapshotted too and must have the training data's level of
+   theory and free-atom energies;
+5. writes a Markdown report: eps_rho (%), energy MAE (eV/molecule and meV/atom), force MAE (eV/A), dipole MAE
+   (D per component; MACE predicts none), the CPU time of each training, command, date, machine and load; and,
+   when the test split holds more than one chemical formula or ``--heldout`` is given, a per-composition table:
+   one row per (set, formula), set = ``test`` or a held-out NAME, ordered by number of atoms, with the energy
+   MAE (meV/atom) and force MAE of both models, densnet's dipole MAE and eps_rho (with the fitting floor).
+   densnet's per-formula numbers are computed in this process with ``densnet.evaluate.evaluate`` (the code of
+   ``densnet evaluate``; a set of one formula reuses its whole-set result), MACE's by grouping its predictions
+   by ``Atoms.get_chemical_formula()``.
 
 Budget (``--budget``): ``smoke`` (minutes: proves the pipeline) or ``full`` (hours: the real run); both set
 the epochs of each model, overridable with ``--densnet-epochs DENSITY,ENERGY`` and ``--mace-epochs N``.
@@ -20,9 +33,13 @@ CPU time = user + system time of the whole training command (for MACE including 
 model compilation), summed over resumed invocations.
 
 Resuming: everything lives in ``--workdir`` (default ``runs/accuracy/<name>``, git-ignored). Re-running the same
-command after a kill continues: finished steps are skipped, densnet resumes exactly from ``last.ckpt``
-(``densnet train --resume``), MACE from its latest (best-so-far) checkpoint (``--restart_latest``). A different
-budget or dataset snapshot in an existing work directory is refused (``--fresh`` starts over).
+command after a kill continues: finished steps are skipped (snapshots, exports, trainings, evaluations, and
+per-formula results one formula at a time), densnet resumes exactly from ``last.ckpt`` (``densnet train
+--resume``), MACE from its latest (best-so-far) checkpoint (``--restart_latest``). A different budget, seed,
+thread count, densnet setting or list of dataset files in an existing work directory is refused (``--fresh``
+starts over). Held-out sets are not settings (the models do not depend on them): a held-out NAME that is new on a
+re-run is snapshotted and evaluated with the existing models, the report covers the held-out sets of the current
+command, and a NAME that was snapshotted from other files is refused (use another NAME, or ``--fresh``).
 
 Setup: ``bash benchmarks/mace/setup.sh`` (or ``make mace-env``) creates ``.venv-mace``.
 
@@ -40,16 +57,32 @@ by re-running the same command)::
 
 (``--parallel``: both trainings at once, one core each; ``--densnet-config YAML``: the densnet settings to use.)
 Stop with ``kill PID`` of the python process; the same command resumes. Add ``ethanethiol=...h5
-resorcinol=...h5`` when those datasets exist (one table per molecule). More in benchmarks/mace/README.md.
+resorcinol=...h5`` when those datasets exist (one table per molecule).
+
+Polythiophene validation (train on the 1..6-ring oligomers together: data/1T.h5 and the rounds
+data/nT_a.h5, data/nT_b.h5 of examples/polythiophene/make_data.sh; test the extrapolation to 8, 10 and 12 rings:
+data/nT_extrap.h5 of make_extrapolation.sh; all files must share the level of theory)::
+
+    D=examples/polythiophene/data
+    TRAIN=$(ls $D/1T.h5 $D/[2-6]T_[ab].h5 | paste -sd,)   # the labelled files that exist
+    mkdir -p runs
+    nohup nice -n 10 .venv/bin/python benchmarks/accuracy.py polythiophene=$TRAIN \\
+        --heldout 8T=$D/8T_extrap.h5 --heldout 10T=$D/10T_extrap.h5 --heldout 12T=$D/12T_extrap.h5 \\
+        --budget full --parallel --out benchmarks/polythiophene.md --json runs/polythiophene.json \\
+        > runs/polythiophene.log 2>&1 &
+
+More in benchmarks/mace/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -193,6 +226,19 @@ def machine() -> str:
 # ---------------------------------------------------------------------------------------------- data
 
 
+def parse_spec(spec: str) -> tuple[str, list[Path]]:
+    """``NAME=PATH[,PATH...]`` or ``PATH[,PATH...]`` -> (name, absolute paths); default name: the file stems
+    joined by '+'. The name is a folder of the work directory."""
+    name, _, paths = spec.rpartition("=")
+    srcs = [Path(p.strip()).resolve() for p in paths.split(",") if p.strip()]
+    if not srcs:
+        raise SystemExit(f"[accuracy] {spec!r}: no dataset file")
+    name = name or "+".join(s.stem for s in srcs)
+    if not re.fullmatch(r"[\w.+-]+", name):
+        raise SystemExit(f"[accuracy] {spec!r}: the name may only hold letters, digits, '_', '.', '+', '-'")
+    return name, srcs
+
+
 def snapshot_dataset(src: Path, dst: Path) -> dict:
     """Copy the index and its completed chunk files (never pending frames or the lock) to ``dst``.
 
@@ -202,6 +248,8 @@ def snapshot_dataset(src: Path, dst: Path) -> dict:
     """
     from densnet.dataset import chunk_dir, read_index
 
+    if not src.exists():
+        raise SystemExit(f"[accuracy] {src}: no such file")
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".copy")
     shutil.copyfile(src, tmp)
@@ -213,35 +261,82 @@ def snapshot_dataset(src: Path, dst: Path) -> dict:
     return {"chunks": list(info["chunks"])}
 
 
-def export_for_mace(data: Path, out: Path, max_train: int | None) -> dict:
+def snapshot_paths(srcs: list[Path], folder: Path) -> list[Path]:
+    """Where the snapshots of ``srcs`` go in ``folder``: the file's own name (prefixed by its position in the
+    list when two of the files share a name)."""
+    names = [s.name for s in srcs]
+    return [folder / (n if names.count(n) == 1 else f"{i}_{n}") for i, n in enumerate(names)]
+
+
+def snapshot_files(srcs: list[Path], folder: Path) -> list[dict]:
+    """``snapshot_dataset`` of every file of ``srcs`` into ``folder``; ``[{"source", "chunks"}, ...]``."""
+    return [{"source": str(s), **snapshot_dataset(s, d)}
+            for s, d in zip(srcs, snapshot_paths(srcs, folder), strict=True)]
+
+
+def load_dataset(paths: list[Path], load_dm: bool = False):
+    """``densnet.dataset.load`` of the snapshot files: one merged Dataset, each frame keeping its file's split."""
+    from densnet.dataset import load
+    from densnet.errors import DensnetError
+
+    try:
+        return load([str(p) for p in paths], load_dm=load_dm)
+    except DensnetError as exc:
+        raise SystemExit(f"[accuracy] cannot load {', '.join(map(str, paths))}: {exc}") from None
+
+
+def formula(numbers: np.ndarray) -> str:
+    """Chemical formula of a frame (ASE's Hill order, as ``Atoms.get_chemical_formula()``)."""
+    from ase import Atoms
+
+    return Atoms(numbers=numbers).get_chemical_formula()
+
+
+def formula_counts(frames: list) -> dict[str, dict[str, int]]:
+    """``{formula: {"frames": n, "atoms": atoms per frame}}`` of ``frames``."""
+    out: dict[str, dict[str, int]] = {}
+    for f in frames:
+        rec = out.setdefault(formula(f.numbers), {"frames": 0, "atoms": len(f.numbers)})
+        rec["frames"] += 1
+    return out
+
+
+def write_xyz(frames: list, path: Path) -> int:
+    """extxyz of ``frames`` for MACE (``REF_energy`` eV, ``REF_forces`` eV/A); returns the number of frames."""
+    import ase.io
+
+    from densnet.dataset import to_atoms
+
+    images = []
+    for f in frames:
+        atoms = to_atoms(f)
+        atoms.calc = None
+        atoms.info["REF_energy"] = float(f.energy)
+        atoms.arrays["REF_forces"] = np.asarray(f.forces, dtype=np.float64)
+        images.append(atoms)
+    ase.io.write(path, images, format="extxyz")
+    return len(images)
+
+
+def export_for_mace(data: list[Path], out: Path, max_train: int | None) -> dict:
     """train/valid/test extxyz (REF_energy eV, REF_forces eV/A, same splits as densnet) and E0s (eV).
 
-    Uses densnet's own reader (``densnet.dataset.load_h5``, ``to_atoms``). The training frames are the first
-    ``max_train`` of the train split, exactly what ``densnet train`` takes with ``max_train_frames``.
+    Uses densnet's own reader (``densnet.dataset.load`` of the list of files: the merged dataset densnet trains
+    on, ``to_atoms``). The training frames are the first ``max_train`` of the train split, exactly what
+    ``densnet train`` takes with ``max_train_frames``.
     """
-    import ase.io
     from ase.data import atomic_numbers
 
-    from densnet.dataset import load_h5, to_atoms
-
-    ds = load_h5(data, load_dm=False)
+    ds = load_dataset(data)
     out.mkdir(parents=True, exist_ok=True)
     counts = {}
     for split, fname in (("train", "train.xyz"), ("val", "valid.xyz"), ("test", "test.xyz")):
         frames = ds.split(split)
         if split == "train":
             frames = frames[:max_train]
-        images = []
-        for f in frames:
-            atoms = to_atoms(f)
-            atoms.calc = None
-            atoms.info["REF_energy"] = float(f.energy)
-            atoms.arrays["REF_forces"] = np.asarray(f.forces, dtype=np.float64)
-            images.append(atoms)
-        if not images:
-            raise SystemExit(f"[accuracy] {data}: no frames in the {split} split")
-        ase.io.write(out / fname, images, format="extxyz")
-        counts[split] = len(images)
+        if not frames:
+            raise SystemExit(f"[accuracy] {', '.join(map(str, data))}: no frames in the {split} split")
+        counts[split] = write_xyz(frames, out / fname)
     e0s = {int(atomic_numbers[el]): float(e) for el, e in sorted(ds.atom_energies.items())}
     (out / "e0s.json").write_text(json.dumps(e0s))
     train, test = ds.split("train")[:max_train], ds.split("test")
@@ -251,7 +346,46 @@ def export_for_mace(data: Path, out: Path, max_train: int | None) -> dict:
     baseline = {"energy_mae_ev": float(np.mean(de)), "energy_mae_mev_per_atom": float(np.mean(de / n_atoms) * 1e3),
                 "force_mae": float(np.mean(np.concatenate([np.abs(f.forces).ravel() for f in test])))}
     return {"counts": counts, "e0s": e0s, "baseline": baseline, "n_labelled": len(ds.frames),
-            "level_of_theory": ds.level_of_theory}
+            "level_of_theory": ds.level_of_theory, "test_formulas": formula_counts(test)}
+
+
+def check_heldout(ds, exp: dict, data: list[Path]) -> None:
+    """A held-out set must have the training data's level of theory and free-atom energies (MACE's E0s)."""
+    from ase.data import atomic_numbers
+
+    e0s = {str(z): e for z, e in exp["e0s"].items()}  # int keys, or str after a JSON round trip
+    bad = sorted(el for el, e in ds.atom_energies.items()
+                 if not abs(e0s.get(str(atomic_numbers[el]), np.inf) - e) <= 1e-8)
+    if ds.level_of_theory != exp["level_of_theory"] or bad:
+        raise SystemExit(f"[accuracy] held-out {', '.join(map(str, data))}: level of theory {ds.level_of_theory} "
+                         f"or free-atom energies of {bad} differ from the training data ({exp['level_of_theory']})")
+
+
+def export_heldout(data: list[Path], xyz: Path, exp: dict) -> dict:
+    """All frames of a held-out set (whatever their split label) to ``xyz`` for MACE."""
+    ds = load_dataset(data)
+    if not ds.frames:
+        raise SystemExit(f"[accuracy] held-out {', '.join(map(str, data))}: no labelled frames")
+    check_heldout(ds, exp, data)
+    return {"n_frames": write_xyz(ds.frames, xyz), "formulas": formula_counts(ds.frames)}
+
+
+def prepare_heldout(work: Path, name: str, srcs: list[Path], state: StepState) -> dict:
+    """Snapshot + export of the held-out set ``name`` (once; a name re-used for other files is refused)."""
+    folder = work / "heldout" / name
+    rec = state.data.setdefault("heldout", {}).get(name)
+    if rec is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        snap = snapshot_files(srcs, folder / "data")
+        rec = {"sources": [str(s) for s in srcs], "snapshot": snap,
+               "export": export_heldout(snapshot_paths(srcs, folder / "data"), folder / "heldout.xyz",
+                                        state.data["export"])}
+        state.data["heldout"][name] = rec
+        state.save()
+    elif rec["sources"] != [str(s) for s in srcs]:
+        raise SystemExit(f"[accuracy] {work}: held-out set {name!r} was made from {rec['sources']}, now "
+                         f"{[str(s) for s in srcs]}: give it another name, or use --fresh")
+    return {"dir": folder, "paths": snapshot_paths(srcs, folder / "data"), **rec}
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -271,10 +405,13 @@ def densnet_settings(args: argparse.Namespace, epochs: tuple[int, int]) -> dict:
     return cfg
 
 
-def train_densnet(work: Path, data: Path, epochs: tuple[int, int], args: argparse.Namespace, state: StepState) -> Path:
-    """``densnet train`` with ``densnet_settings``; returns the best model file (validation split)."""
+def train_densnet(work: Path, data: list[Path], epochs: tuple[int, int], args: argparse.Namespace,
+                  state: StepState) -> Path:
+    """``densnet train`` with ``densnet_settings`` on ``data`` (one file, or a list: merged, each frame keeping its
+    file's split); returns the best model file (validation split)."""
     run = work / "densnet"
-    cfg = {"data": str(data), "output": str(run), **densnet_settings(args, epochs)}
+    files: str | list[str] = str(data[0]) if len(data) == 1 else [str(p) for p in data]
+    cfg = {"data": files, "output": str(run), **densnet_settings(args, epochs)}
     cfg_path = work / "densnet.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     if not state.data.get("densnet_trained"):
@@ -287,13 +424,15 @@ def train_densnet(work: Path, data: Path, epochs: tuple[int, int], args: argpars
     return run / "model.ckpt"
 
 
-def evaluate_densnet(work: Path, model: Path, data: Path, args: argparse.Namespace, state: StepState) -> dict:
-    """``densnet evaluate`` on the test split (float64): eps_rho (+ floor, SAD), E, F, dipole."""
-    out = work / "densnet_test.json"
+def evaluate_densnet(model: Path, data: list[Path], split: str, out: Path, args: argparse.Namespace,
+                     state: StepState, key: str) -> dict:
+    """``densnet evaluate`` (float64) of the ``split`` frames of ``data`` ("all": every frame, whatever its split
+    label) -> ``out`` (skipped if it exists; log ``densnet_eval.log`` beside it): eps_rho (+ floor, SAD), E, F,
+    dipole."""
     if not out.exists():
-        cmd = [sys.executable, "-m", "densnet.cli", "evaluate", str(model), str(data), "--split", "test",
+        cmd = [sys.executable, "-m", "densnet.cli", "evaluate", str(model), *map(str, data), "--split", split,
                "--json", str(out), "--quiet"]
-        run_timed(cmd, work / "densnet_eval.log", thread_env(args.threads), state, "densnet_eval")
+        run_timed(cmd, out.parent / "densnet_eval.log", thread_env(args.threads), state, key)
     return json.loads(out.read_text())
 
 
@@ -341,21 +480,27 @@ def train_mace(work: Path, xyz: Path, epochs: int, args: argparse.Namespace, sta
     raise SystemExit(f"[accuracy] MACE wrote no model in {run}")
 
 
-def evaluate_mace(work: Path, model: Path, xyz: Path, args: argparse.Namespace, state: StepState) -> dict:
-    """``mace_eval_configs`` on test.xyz (float64), then energy/force errors against REF_energy/REF_forces."""
+def predict_mace(model: Path, configs: Path, pred: Path, args: argparse.Namespace, state: StepState,
+                 key: str) -> tuple[list, list]:
+    """``mace_eval_configs`` (float64) on ``configs`` -> ``pred`` (skipped if it exists; log ``mace_eval.log``
+    beside it); returns (reference Atoms, predicted Atoms with MACE_energy/MACE_forces)."""
     import ase.io
 
-    pred = work / "mace_test_pred.xyz"
     if not pred.exists():
-        tmp = work / "mace_test_pred.tmp.xyz"
-        cmd = [mace_bin(args, "mace_eval_configs"), "--configs", str(xyz / "test.xyz"), "--model", str(model),
+        tmp = pred.with_name(pred.stem + ".tmp.xyz")
+        cmd = [mace_bin(args, "mace_eval_configs"), "--configs", str(configs), "--model", str(model),
                "--output", str(tmp), "--device", "cpu", "--default_dtype", "float64", "--batch_size", "16"]
-        run_timed(cmd, work / "mace_eval.log", thread_env(args.threads), state, "mace_eval")
+        run_timed(cmd, pred.parent / "mace_eval.log", thread_env(args.threads), state, key)
         os.replace(tmp, pred)
-    ref = ase.io.read(xyz / "test.xyz", index=":")
+    ref = ase.io.read(configs, index=":")
     out = ase.io.read(pred, index=":")
     if len(ref) != len(out):
-        raise SystemExit(f"[accuracy] {pred}: {len(out)} frames, test.xyz has {len(ref)}")
+        raise SystemExit(f"[accuracy] {pred}: {len(out)} frames, {configs} has {len(ref)}")
+    return ref, out
+
+
+def mace_errors(ref: list, out: list) -> dict:
+    """Energy/force errors of MACE's predictions ``out`` against REF_energy/REF_forces of ``ref``."""
     de = np.array([o.info["MACE_energy"] - r.info["REF_energy"] for r, o in zip(ref, out, strict=True)])
     n_atoms = np.array([len(r) for r in ref])
     df = np.concatenate([(o.arrays["MACE_forces"] - r.arrays["REF_forces"]).ravel()
@@ -364,6 +509,80 @@ def evaluate_mace(work: Path, model: Path, xyz: Path, args: argparse.Namespace, 
             "energy_ev": {"mae": float(np.mean(np.abs(de))), "rmse": float(np.sqrt(np.mean(de**2)))},
             "energy_per_atom_ev": {"mae": float(np.mean(np.abs(de / n_atoms)))},
             "forces_ev_per_a": {"mae": float(np.mean(np.abs(df))), "rmse": float(np.sqrt(np.mean(df**2)))}}
+
+
+def mace_by_formula(ref: list, out: list) -> dict[str, dict]:
+    """``mace_errors`` per chemical formula (``Atoms.get_chemical_formula()``)."""
+    groups: dict[str, tuple[list, list]] = {}
+    for r, o in zip(ref, out, strict=True):
+        rs, os_ = groups.setdefault(r.get_chemical_formula(), ([], []))
+        rs.append(r)
+        os_.append(o)
+    return {f: mace_errors(rs, os_) for f, (rs, os_) in groups.items()}
+
+
+@contextlib.contextmanager
+def limited_threads(n: int):
+    """torch, PySCF and (if threadpoolctl is there) BLAS/OpenMP limited to ``n`` threads in this process."""
+    import torch
+    from pyscf import lib
+
+    old = torch.get_num_threads(), lib.num_threads()
+    torch.set_num_threads(n)
+    lib.num_threads(n)
+    with contextlib.ExitStack() as stack:
+        try:
+            from threadpoolctl import threadpool_limits
+
+            stack.enter_context(threadpool_limits(limits=n))
+        except ImportError:
+            pass
+        try:
+            yield
+        finally:
+            torch.set_num_threads(old[0])
+            lib.num_threads(old[1])
+
+
+def load_frames(paths: list[Path], split: str):
+    """The ``split`` frames ("all": every frame) of ``paths`` with their density matrices, merged; one file is
+    read at a time and only its selected frames are kept (memory)."""
+    from densnet.dataset import SPLIT_NAMES, merge
+
+    parts = []
+    for p in paths:
+        ds = load_dataset([p], load_dm=True)
+        ds.frames = [f for f in ds.frames if split == "all" or f.split == SPLIT_NAMES.index(split)]
+        parts.append(ds)
+    return merge(parts, [str(p) for p in paths])
+
+
+def densnet_by_formula(model_path: Path, es: dict, whole: dict, args: argparse.Namespace) -> dict[str, dict]:
+    """densnet's metrics per chemical formula of the evaluation set ``es``, computed in this process with
+    ``densnet.evaluate.evaluate`` (the code of ``densnet evaluate``). One formula: the whole-set result (same
+    frames). Each formula's result is saved to ``es["groups_json"]`` when done; saved ones are skipped (resume)."""
+    formulas = es["formulas"]
+    if len(formulas) == 1:
+        return {next(iter(formulas)): whole}
+    out: Path = es["groups_json"]
+    done = json.loads(out.read_text()) if out.exists() else {}
+    todo = [f for f in formulas if f not in done]
+    if todo:
+        import torch
+
+        from densnet import io_model
+        from densnet.evaluate import evaluate
+
+        print(f"[accuracy] densnet per formula on {es['name']}: {', '.join(todo)}", flush=True)
+        ds = load_frames(es["paths"], es["split"])
+        model = io_model.load(model_path, torch.float64)
+        with limited_threads(args.threads):
+            for f in todo:
+                done[f] = evaluate(model, ds, [fr for fr in ds.frames if formula(fr.numbers) == f], progress=False)
+                tmp = out.with_name(out.name + ".tmp")
+                tmp.write_text(json.dumps(done, indent=1))
+                os.replace(tmp, out)
+    return done
 
 
 def densnet_parameters(model: Path) -> int:
@@ -393,16 +612,17 @@ def mace_version(args: argparse.Namespace) -> str:
 # ---------------------------------------------------------------------------------------------- one dataset
 
 
-def run_dataset(name: str, src: Path, args: argparse.Namespace, budget: dict) -> dict:
-    """Snapshot, export, train both models, evaluate both; returns everything the report needs."""
+def open_work(name: str, srcs: list[Path], args: argparse.Namespace, budget: dict) -> tuple[Path, StepState]:
+    """The dataset's work directory and state; a run with other settings (budget, seeds, source files, ...) there
+    is refused. Held-out sets are not settings: see ``prepare_heldout``."""
     work = (Path(args.workdir).resolve() if args.workdir else ROOT / "runs" / "accuracy") / name
     if args.fresh and work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     state = StepState(work / "state.json")
     want = {"budget": budget, "threads": args.threads, "seed": args.seed, "max_train_frames": args.max_train_frames,
-            "source": str(src), "densnet": densnet_settings(args, tuple(budget["densnet_epochs"])),
-            "mace": MACE_HYPERS}
+            "source": str(srcs[0]) if len(srcs) == 1 else [str(s) for s in srcs],
+            "densnet": densnet_settings(args, tuple(budget["densnet_epochs"])), "mace": MACE_HYPERS}
     if state.data.get("settings") not in (None, want):
         raise SystemExit(f"[accuracy] {work} holds a run with other settings {state.data['settings']} "
                          f"(now {want}): use --fresh or another --workdir")
@@ -410,42 +630,105 @@ def run_dataset(name: str, src: Path, args: argparse.Namespace, budget: dict) ->
     state.data.setdefault("load_start", os.getloadavg()[0])
     state.data.setdefault("started", f"{datetime.datetime.now():%Y-%m-%d %H:%M}")
     state.save()
-    data = work / "data" / src.name
+    return work, state
+
+
+def prepare_data(work: Path, name: str, srcs: list[Path], state: StepState, args: argparse.Namespace) -> list[Path]:
+    """Snapshot the dataset files and export them for MACE (once); returns the snapshot files."""
+    data = snapshot_paths(srcs, work / "data")
     if "snapshot" not in state.data:
-        state.data["snapshot"] = snapshot_dataset(src, data)
+        state.data["snapshot"] = snapshot_files(srcs, work / "data")
         state.data["export"] = export_for_mace(data, work / "mace_data", args.max_train_frames)
         state.save()
     exp = state.data["export"]
+    if "test_formulas" not in exp:  # state written by an older version of this script
+        exp["test_formulas"] = formula_counts(load_dataset(data).split("test"))
+        state.save()
     print(f"[accuracy] {name}: frames train {exp['counts']['train']}, val {exp['counts']['val']}, "
-          f"test {exp['counts']['test']} (snapshot of {src}, {exp['n_labelled']} labelled)", flush=True)
-    d_epochs = tuple(budget["densnet_epochs"])  # type: ignore[arg-type]
-    m_epochs = int(budget["mace_epochs"])  # type: ignore[arg-type]
-    def densnet_side() -> tuple[Path, dict]:
-        model = train_densnet(work, data, d_epochs, args, state)  # type: ignore[arg-type]
-        return model, evaluate_densnet(work, model, data, args, state)
+          f"test {exp['counts']['test']} (snapshot of {', '.join(map(str, srcs))}, {exp['n_labelled']} labelled)",
+          flush=True)
+    return data
 
-    def mace_side() -> tuple[Path, dict]:
-        model = train_mace(work, work / "mace_data", m_epochs, args, state)
-        return model, evaluate_mace(work, model, work / "mace_data", args, state)
 
-    if args.parallel:  # both trainings at once, each with --threads threads
-        with ThreadPoolExecutor(2) as pool:
-            futures = [pool.submit(densnet_side), pool.submit(mace_side)]
-            while not all(f.done() for f in futures):  # wake up often: signals are handled in this thread
-                time.sleep(0.5)
-                if any(f.done() and f.exception() for f in futures):
-                    for proc in list(ACTIVE):  # one side failed: stop the other, report the failure
-                        proc.terminate()
-            (model, dens), (mace_model, mace) = (f.result() for f in futures)
-    else:
-        (model, dens), (mace_model, mace) = densnet_side(), mace_side()
+def eval_sets(work: Path, data: list[Path], heldout: dict[str, dict], state: StepState) -> list[dict]:
+    """What both models are evaluated on: the test split, then every held-out set whole (split "all")."""
+    sets = [{"name": "test", "paths": data, "split": "test", "formulas": state.data["export"]["test_formulas"],
+             "densnet_json": work / "densnet_test.json", "densnet_key": "densnet_eval",
+             "xyz": work / "mace_data" / "test.xyz", "mace_pred": work / "mace_test_pred.xyz", "mace_key": "mace_eval",
+             "groups_json": work / "densnet_groups_test.json"}]
+    for h, rec in heldout.items():
+        d = rec["dir"]
+        sets.append({"name": h, "paths": rec["paths"], "split": "all", "formulas": rec["export"]["formulas"],
+                     "densnet_json": d / "densnet.json", "densnet_key": f"heldout_{h}_densnet_eval",
+                     "xyz": d / "heldout.xyz", "mace_pred": d / "mace_pred.xyz", "mace_key": f"heldout_{h}_mace_eval",
+                     "groups_json": d / "densnet_groups.json"})
+    return sets
+
+
+def densnet_side(work: Path, sets: list[dict], epochs: tuple[int, int], args: argparse.Namespace,
+                 state: StepState) -> tuple[Path, dict]:
+    """Train densnet, evaluate it on every set: (model file, {set name: metrics})."""
+    model = train_densnet(work, sets[0]["paths"], epochs, args, state)
+    return model, {es["name"]: evaluate_densnet(model, es["paths"], es["split"], es["densnet_json"], args, state,
+                                                es["densnet_key"]) for es in sets}
+
+
+def mace_side(work: Path, sets: list[dict], epochs: int, args: argparse.Namespace,
+              state: StepState) -> tuple[Path, dict]:
+    """Train MACE, predict every set: (model file, {set name: (reference Atoms, predicted Atoms)})."""
+    model = train_mace(work, work / "mace_data", epochs, args, state)
+    return model, {es["name"]: predict_mace(model, es["xyz"], es["mace_pred"], args, state, es["mace_key"])
+                   for es in sets}
+
+
+def run_both(first, second, parallel: bool) -> tuple:
+    """``first()`` and ``second()``, one after the other or in two threads (--parallel)."""
+    if not parallel:
+        return first(), second()
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(first), pool.submit(second)]
+        while not all(f.done() for f in futures):  # wake up often: signals are handled in this thread
+            time.sleep(0.5)
+            if any(f.done() and f.exception() for f in futures):
+                for proc in list(ACTIVE):  # one side failed: stop the other, report the failure
+                    proc.terminate()
+        return tuple(f.result() for f in futures)
+
+
+def composition(sets: list[dict], dens: dict, preds: dict, model: Path, args: argparse.Namespace) -> list[dict]:
+    """One row per (set, chemical formula), ordered by number of atoms (then test split first)."""
+    rows = []
+    for k, es in enumerate(sets):
+        d = densnet_by_formula(model, es, dens[es["name"]], args)
+        m = mace_by_formula(*preds[es["name"]])
+        rows += [{"set": es["name"], "formula": f, "atoms": c["atoms"], "frames": c["frames"], "order": k,
+                  "densnet": d[f], "mace": m[f]} for f, c in es["formulas"].items()]
+    return sorted(rows, key=lambda r: (r["atoms"], r["order"]))
+
+
+def run_dataset(name: str, srcs: list[Path], heldout_specs: list[tuple[str, list[Path]]], args: argparse.Namespace,
+                budget: dict) -> dict:
+    """Snapshot, export, train both models, evaluate both (test split, held-out sets, per formula); returns
+    everything the report needs."""
+    work, state = open_work(name, srcs, args, budget)
+    data = prepare_data(work, name, srcs, state, args)
+    heldout = {h: prepare_heldout(work, h, hs, state) for h, hs in heldout_specs}
+    sets = eval_sets(work, data, heldout, state)
+    d_epochs = tuple(budget["densnet_epochs"])
+    m_epochs = int(budget["mace_epochs"])
+    (model, dens), (mace_model, preds) = run_both(lambda: densnet_side(work, sets, d_epochs, args, state),
+                                                  lambda: mace_side(work, sets, m_epochs, args, state), args.parallel)
+    rows = composition(sets, dens, preds, model, args) if len(sets[0]["formulas"]) > 1 or heldout else []
     with state.lock:
         if "finished" not in state.data:
             state.data["load_end"] = os.getloadavg()[0]
             state.data["finished"] = f"{datetime.datetime.now():%Y-%m-%d %H:%M}"
         state.save()
-    return {"name": name, "source": str(src), "work": str(work), "state": state.data, "densnet": dens, "mace": mace,
-            "mace_model": mace_model.name, "densnet_params": densnet_parameters(model),
+    return {"name": name, "sources": [str(s) for s in srcs], "work": str(work), "state": state.data,
+            "densnet": dens["test"], "mace": mace_errors(*preds["test"]),
+            "heldout": {h: {"sources": rec["sources"], "n_frames": rec["export"]["n_frames"], "densnet": dens[h],
+                            "mace": mace_errors(*preds[h])} for h, rec in heldout.items()},
+            "composition": rows, "mace_model": mace_model.name, "densnet_params": densnet_parameters(model),
             "mace_params": mace_parameters(args, mace_model)}
 
 
@@ -482,6 +765,48 @@ def table(r: dict) -> str:
     return "\n".join(lines)
 
 
+def _mae(m: dict, key: str, scale: float = 1.0) -> float | None:
+    v = m.get(key, {}).get("mae")
+    return None if v is None else v * scale
+
+
+def _rho(m: dict) -> str:
+    rho = m.get("density_percent", {})
+    if "eps_rho_model" not in rho:
+        return "-"
+    return f"{rho['eps_rho_model']:.3f} (floor {_f(rho.get('eps_rho_fit_floor'), '.3f')})"
+
+
+def composition_table(rows: list[dict]) -> str:
+    """Markdown table: one row per (set, chemical formula), ordered by number of atoms."""
+    lines = ["| set | formula | atoms | frames | energy MAE densnet (meV/atom) | energy MAE MACE (meV/atom) | "
+             "force MAE densnet (eV/A) | force MAE MACE (eV/A) | dipole MAE densnet (D) | "
+             "eps_rho densnet (%) (fitting floor) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        d, m = r["densnet"], r["mace"]
+        lines.append(
+            f"| {r['set']} | {r['formula']} | {r['atoms']} | {r['frames']} | "
+            f"{_f(_mae(d, 'energy_per_atom_ev', 1e3), '.2f')} | {_f(_mae(m, 'energy_per_atom_ev', 1e3), '.2f')} | "
+            f"{_f(_mae(d, 'forces_ev_per_a'), '.4f')} | {_f(_mae(m, 'forces_ev_per_a'), '.4f')} | "
+            f"{_f(_mae(d, 'dipole_debye'), '.4f')} | {_rho(d)} |")
+    return "\n".join(lines)
+
+
+def composition_section(r: dict) -> str:
+    """Held-out sets and the per-composition table of one dataset run ('' when there is no breakdown)."""
+    if not r["composition"]:
+        return ""
+    held = "; ".join(f"`{h}`: {', '.join(f'`{rel(p)}`' for p in v['sources'])} ({v['n_frames']} frames)"
+                     for h, v in r["heldout"].items())
+    text = (f"### {r['name']}: per composition\n\n"
+            "Set `test` = the held-out test split above (in distribution)"
+            + (f"; held-out sets, never trained on and evaluated whole (every frame, whatever its split label): "
+               f"{held}" if held else "")
+            + ". MAE per chemical formula (densnet: `densnet.evaluate.evaluate` on the formula's frames; MACE: its "
+            "predictions grouped by formula); dipole per component; eps_rho as defined above.\n\n")
+    return text + composition_table(r["composition"]) + "\n"
+
+
 def rel(path: str | Path) -> str:
     """``path`` relative to the repository if it lies inside it."""
     p = Path(path).resolve()
@@ -508,7 +833,8 @@ def report(results: list[dict], args: argparse.Namespace, budget: dict, cmd: str
                          "accuracy of either model; the real comparison is `benchmarks/accuracy.md` (budget `full`, "
                          "see benchmarks/mace/README.md).\n")
     else:
-        parts.append("# Accuracy on the held-out test split: densnet vs MACE vs the SAD-only baseline\n")
+        sets = "test split and held-out sets" if args.heldout else "test split"
+        parts.append(f"# Accuracy on the held-out {sets}: densnet vs MACE vs the SAD-only baseline\n")
     parts.append(
         f"Made by `benchmarks/accuracy.py`. Command: `{cmd}`  \n"
         f"Started {started}, finished {finished} (first start and last end over resumed invocations). "
@@ -536,7 +862,8 @@ def report(results: list[dict], args: argparse.Namespace, budget: dict, cmd: str
         c = s["export"]["counts"]
         lot = s["export"]["level_of_theory"]
         parts.append(
-            f"## {r['name']}\n\nData: `{rel(r['source'])}` (snapshot of {s['export']['n_labelled']} labelled frames; "
+            f"## {r['name']}\n\nData: {', '.join(f'`{rel(x)}`' for x in r['sources'])} (snapshot of "
+            f"{s['export']['n_labelled']} labelled frames{' in all' if len(r['sources']) > 1 else ''}; "
             f"level of theory {lot.get('xc', '?').upper()}/{lot.get('basis', '?')}, density basis "
             f"{lot.get('density_basis', '?')}). Frames: train {c['train']}, validation {c['val']}, test {c['test']} "
             f"(split by trajectory at labelling time). Work directory `{rel(r['work'])}`; MACE model "
@@ -545,6 +872,7 @@ def report(results: list[dict], args: argparse.Namespace, budget: dict, cmd: str
                f"{s['mace_train']['invocations']}." if max(s['densnet_train']['invocations'],
                                                              s['mace_train']['invocations']) > 1 else "")
             + "\n\n" + table(r) + "\n")
+        parts.append(composition_section(r))
     return "\n".join(parts)
 
 
@@ -557,7 +885,10 @@ def _terminate(signum: int, frame: object) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("datasets", nargs="+", help="densnet HDF5 datasets, as PATH or NAME=PATH (name: molecule)")
+    p.add_argument("datasets", nargs="+", help="densnet HDF5 datasets, each as PATH[,PATH...] or NAME=PATH[,PATH...] "
+                   "(several files: trained on together, each frame keeping its file's split; name: the work folder)")
+    p.add_argument("--heldout", action="append", default=[], metavar="NAME=PATH[,PATH...]",
+                   help="a dataset never trained on, evaluated whole by both models (repeatable)")
     p.add_argument("--out", default="benchmarks/accuracy.md", help="Markdown report")
     p.add_argument("--budget", choices=sorted(BUDGETS), default="full")
     p.add_argument("--densnet-epochs", help="DENSITY,ENERGY epochs (overrides the budget's)")
@@ -584,10 +915,12 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)  # `kill PID` stops the training child too (resume later)
     cmd = " ".join(["python benchmarks/accuracy.py", *sys.argv[1:]])
     results = []
+    heldout = [parse_spec(h) for h in args.heldout]
+    names = [h for h, _ in heldout]
+    if "test" in names or len(set(names)) != len(names):
+        raise SystemExit(f"[accuracy] --heldout names must be unique and not 'test': {names}")
     for spec in args.datasets:
-        name, _, path = spec.rpartition("=")
-        src = Path(path).resolve()
-        results.append(run_dataset(name or src.stem, src, args, budget))
+        results.append(run_dataset(*parse_spec(spec), heldout, args, budget))
     text = report(results, args, budget, cmd)
     Path(args.out).write_text(text)
     if args.json:
