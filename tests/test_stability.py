@@ -14,7 +14,7 @@ from ase.build import molecule
 from ase.data import covalent_radii
 
 from densnet.cli import main
-from densnet.stability import check, energy_report
+from densnet.stability import RESUMED, check, energy_report, read_energies
 
 ETHANOL_OH = (2, 3)  # O and its H in ase.build.molecule("CH3CH2OH")
 
@@ -142,3 +142,24 @@ def test_real_lammps_dump_and_log(tmp_path, capsys):
     # the same dump without element names is refused with a clear message
     assert main(["check-md", str(tmp_path / "traj.lammpstrj")]) == 2
     assert "give --elements" in capsys.readouterr().err
+
+
+def thermo_block(steps, energy: float) -> str:
+    """A LAMMPS thermo block (Step Time TotEng; dt 0.5 fs) ending with its Loop line."""
+    rows = "".join(f"{s:8d} {s * 0.0005:12.4f} {energy + s:12.4f}\n" for s in steps)
+    return "   Step          Time          TotEng    \n" + rows + "Loop time of 0.1 on 1 procs\n"
+
+
+def test_log_of_a_resumed_lammps_md_run_is_joined(tmp_path):
+    """densnet lammps md appends a resumed run to log.lammps after a marker line: its block continues the
+    interrupted one, whose rows from the restart step on are dropped; unmarked blocks stay separate."""
+    equilibration, production = thermo_block(range(0, 41, 20), -100.0), thermo_block(range(0, 101, 20), 0.0)
+    interrupted = production.replace("Loop time of 0.1 on 1 procs\n", "")  # killed: no Loop line
+    log = tmp_path / "log.lammps"
+    log.write_text(equilibration + interrupted + f"LAMMPS (22 Jul 2025)\n{RESUMED} 60 (restart.a.bin)\n"
+                   + thermo_block(range(60, 201, 20), 0.5))
+    t, e = read_energies(log)
+    assert np.array_equal(t, np.arange(0, 101, 10.0))  # steps 0..200 once each
+    assert np.array_equal(e, [0, 20, 40, 60.5, 80.5, 100.5, 120.5, 140.5, 160.5, 180.5, 200.5])
+    log.write_text(equilibration + production + thermo_block(range(100, 201, 20), 0.5))  # plain continuation
+    assert np.array_equal(read_energies(log)[0], np.arange(50, 101, 10.0))

@@ -180,7 +180,8 @@ def _cmd_lammps_md(a: argparse.Namespace) -> None:
     from .deploy.lammps_md import command
 
     command(a.model, a.structure, a.output, a.replicas, a.temperature, a.equilibrate, a.production, a.timestep,
-            a.damp, a.seed, a.dump_every, a.np, a.parallel, a.threads, a.plugin, progress=not a.quiet)
+            a.damp, a.seed, a.dump_every, a.np, a.parallel, a.threads, a.plugin, restart_every=a.restart_every,
+            progress=not a.quiet)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -277,11 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--force", action="store_true", help="rebuild even if up to date")
     lb.add_argument("-v", "--verbose", action="store_true", help="show the CMake output")
     lb.set_defaults(func=_cmd_lammps_build)
-    lmd = lsub.add_parser("md", help="independent LAMMPS replicas: Langevin equilibration, NVE production with "
-                          "dipoles every step (for densnet ir) and a dump of per-atom q/p")
+    lmd_help = ("independent LAMMPS replicas: Langevin equilibration, NVE production with dipoles every step (for "
+                "densnet ir) and a dump of per-atom q/p; resumable (re-run the same command to skip finished "
+                "replicas and continue unfinished ones from their restart files, see docs/lammps.md)")
+    lmd = lsub.add_parser("md", help=lmd_help, description=lmd_help)
     lmd.add_argument("model", help="exported model (densnet-export)")
     lmd.add_argument("structure", help="start structure (any ASE format; periodic if it has pbc)")
-    lmd.add_argument("-o", "--output", required=True, help="directory for replica-NN/ folders")
+    lmd.add_argument("-o", "--output", required=True,
+                     help="directory for replica-NN/ folders (re-run the same command to continue)")
     lmd.add_argument("--replicas", type=int, default=4)
     lmd.add_argument("--temperature", type=float, default=300.0, help="K")
     lmd.add_argument("--equilibrate", default="5ps", help="Langevin part per replica")
@@ -290,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     lmd.add_argument("--damp", default="100fs", help="Langevin damping time")
     lmd.add_argument("--seed", type=int, default=1, help="velocity/thermostat seeds are derived from it")
     lmd.add_argument("--dump-every", type=int, default=20, help="steps between dump frames")
+    lmd.add_argument("--restart-every", default="1ps",
+                     help="production time between LAMMPS restart files (restart.a.bin/restart.b.bin, written "
+                     "alternately; one is also written after equilibration); 0: only that one")
     lmd.add_argument("--np", type=int, default=1, help="MPI ranks per replica (mpirun -np)")
     lmd.add_argument("--parallel", type=int, default=1, help="replicas run at the same time")
     lmd.add_argument("--threads", type=int, default=1, help="OpenMP/torch threads per rank")

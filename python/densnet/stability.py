@@ -18,6 +18,8 @@ from ase import Atoms
 from .errors import DensnetError
 from .sample import bond_graph
 
+RESUMED = "densnet: production resumed at step"  # printed to log.lammps by densnet lammps md when it resumes
+
 MIN_DISTANCE = 0.5  # A: closer atoms mean a collapse, whatever the bonds say
 
 
@@ -105,12 +107,24 @@ def check_bonds(frames: list[Atoms], reference: Atoms | None = None, scale: floa
     return rep
 
 
+def _add_block(blocks: list, cols: list[str], data: np.ndarray, continues: bool) -> None:
+    """Append a thermo block, or join it to the previous one (same columns) when it continues a resumed run:
+    the previous block's rows from the resumed step on were run again, so they are dropped."""
+    if continues and blocks and blocks[-1][0] == cols and "Step" in cols:
+        k = cols.index("Step")
+        prev = blocks[-1][1]
+        blocks[-1] = (cols, np.vstack([prev[prev[:, k] < data[0, k]], data]))
+    else:
+        blocks.append((cols, data))
+
+
 def read_energies(path: str | Path, timestep_fs: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(time fs, total energy eV) of the production/NVE part of an MD run.
 
     ``densnet md`` energies.dat (``# time_fs epot_eV ekin_eV etot_eV temperature_K``; production = time > 0), or
     a LAMMPS log (units metal): the last thermo block with a ``TotEng`` column, time from ``Time`` (ps) or from
-    ``Step`` x ``timestep_fs``.
+    ``Step`` x ``timestep_fs``. A block after a ``densnet: production resumed at step`` line (a run continued by
+    ``densnet lammps md`` from a restart file, appended to the log) continues the block before it.
     """
     path = Path(path)
     if not path.is_file():
@@ -123,10 +137,15 @@ def read_energies(path: str | Path, timestep_fs: float | None = None) -> tuple[n
         data = data[data[:, 0] > 0]
         return data[:, 0], data[:, 3]
     blocks, cols, rows = [], None, []
+    resumed, continues = False, False
     for line in lines:
         words = line.split()
-        if words and words[0] == "Step" and "TotEng" in words:
-            cols, rows = words, []
+        if line.startswith(RESUMED):
+            resumed = True
+        elif words and words[0] == "Step" and "TotEng" in words:
+            if cols is not None and rows:
+                _add_block(blocks, cols, np.array(rows), continues)
+            cols, rows, continues, resumed = words, [], resumed, False
         elif cols is not None:
             try:
                 vals = [float(w) for w in words]
@@ -136,10 +155,10 @@ def read_energies(path: str | Path, timestep_fs: float | None = None) -> tuple[n
                 rows.append(vals)
             else:
                 if rows:
-                    blocks.append((cols, np.array(rows)))
+                    _add_block(blocks, cols, np.array(rows), continues)
                 cols, rows = None, []
     if cols is not None and rows:
-        blocks.append((cols, np.array(rows)))
+        _add_block(blocks, cols, np.array(rows), continues)
     if not blocks:
         raise DensnetError(f"{path}: neither densnet md energies.dat nor a LAMMPS log with TotEng in the thermo output")
     cols, data = blocks[-1]

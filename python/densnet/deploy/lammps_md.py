@@ -4,20 +4,31 @@ a dump with per-atom charges/atomic dipoles, and the thermo log (``log.lammps``,
 ``densnet check-md``).
 
     densnet lammps md model.pt start.xyz -o runs/ethanol --replicas 4 --temperature 300 \\
-        --equilibrate 5ps --production 12.5ps [--parallel 2] [--np 1]
+        --equilibrate 5ps --production 12.5ps [--restart-every 1ps] [--parallel 2] [--np 1]
 
 Each replica lives in ``<out>/replica-NN`` with its own velocity seed; a finished replica has ``done.json`` and
-is skipped when the command is re-run (an interrupted replica starts again). Units: LAMMPS metal (eV, A, ps).
+is skipped when the command is re-run. Runs are resumable: LAMMPS writes a restart file at the end of the
+equilibration and every ``--restart-every`` of production, alternating between ``restart.a.bin`` and
+``restart.b.bin`` (a kill while one is written leaves the other intact). Re-running the command continues an
+unfinished replica from the newest restart file that LAMMPS can read (``resume.lammps``: ``read_restart``,
+``run N upto``), after cutting ``dipole.dat`` and ``traj.lammpstrj`` back to the restart step so that every
+time appears once and in order; the log is appended to. Without a usable restart file the replica starts
+again. Restart files must come from the same model, structure and settings (``settings.json``; a longer
+production is fine), else the command stops with an error. A restart file takes ~130 bytes per atom.
+Units: LAMMPS metal (eV, A, ps).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +36,30 @@ from ase import Atoms
 from ase.data import atomic_masses, atomic_numbers
 
 from ..errors import DensnetError
+from ..stability import RESUMED  # marks a resumed segment in log.lammps (read_energies joins it)
+
+RESTARTS = ("restart.a.bin", "restart.b.bin")  # written alternately; the first holds the end of equilibration
+
+FORCES = """neighbor 1.0 bin
+pair_style densnet threads {threads}
+pair_coeff * * {model} {elements}
+compute dip all densnet/atom
+timestep {dt_ps}
+"""
+
+THERMO = """thermo_style custom step time temp pe etotal c_dip[1] c_dip[2] c_dip[3] c_dip[4]
+thermo {thermo}
+thermo_modify flush yes
+"""
+
+PRODUCTION = """variable t_fs equal time*1000.0
+fix mu all print 1 "$(v_t_fs:%.4f) $(c_dip[1]:%.12g) $(c_dip[2]:%.12g) $(c_dip[3]:%.12g)" &
+    {print_mode} dipole.dat screen no title "{title}"
+dump traj all custom {dump_every} traj.lammpstrj id mol type x y z ix iy iz c_dip[1] c_dip[2] c_dip[3] c_dip[4]
+dump_modify traj sort id format float %.10g{dump_append}
+{restart}
+run {run}
+"""
 
 INPUT = """# densnet lammps md: replica {replica} (written by densnet; edit and re-run with lmp -in in.lammps)
 plugin load {plugin}
@@ -33,27 +68,26 @@ boundary {boundary}
 atom_style molecular
 atom_modify map yes
 read_data system.data
-neighbor 1.0 bin
-pair_style densnet threads {threads}
-pair_coeff * * {model} {elements}
-compute dip all densnet/atom
-timestep {dt_ps}
-velocity all create {temperature} {seed} mom yes rot yes loop geom
+""" + FORCES + """velocity all create {temperature} {seed} mom yes rot yes loop geom
 fix integrate all nve
 fix bath all langevin {temperature} {temperature} {damp_ps} {seed} zero yes
-thermo_style custom step time temp pe etotal c_dip[1] c_dip[2] c_dip[3] c_dip[4]
-thermo {thermo}
-run {n_equilibrate}
+""" + THERMO + """run {n_equilibrate}
 unfix bath
 velocity all zero linear
 reset_timestep 0
-variable t_fs equal time*1000.0
-fix mu all print 1 "$(v_t_fs:%.4f) $(c_dip[1]:%.12g) $(c_dip[2]:%.12g) $(c_dip[3]:%.12g)" &
-    file dipole.dat screen no title "# time_fs mu_x mu_y mu_z (densnet lammps md, NVE, e*A)"
-dump traj all custom {dump_every} traj.lammpstrj id mol type x y z ix iy iz c_dip[1] c_dip[2] c_dip[3] c_dip[4]
-dump_modify traj sort id format float %.10g
-run {n_production}
-"""
+write_restart restart.a.bin
+""" + PRODUCTION
+
+RESUME = """# densnet lammps md: replica {replica} resumed from {restart_file} at production step {step} (written by
+# densnet; run with lmp -log none -in resume.lammps)
+log log.lammps append
+print "{marker} {step} ({restart_file})"
+plugin load {plugin}
+read_restart {restart_file}
+""" + FORCES + """fix integrate all nve
+""" + THERMO + PRODUCTION
+
+DIPOLE_TITLE = "# time_fs mu_x mu_y mu_z (densnet lammps md, NVE, e*A)"
 
 
 def molecule_ids(atoms: Atoms) -> np.ndarray:
@@ -106,27 +140,202 @@ def _lmp_command(nprocs: int) -> list[str]:
     return [str(prefix / "mpirun"), "-np", str(nprocs), str(lmp)]
 
 
-def run_replica(work: Path, nprocs: int, threads: int) -> dict:
-    """Run ``work/in.lammps``; returns the summary written to ``work/done.json``."""
+@dataclass(frozen=True)
+class Resume:
+    """Where an unfinished replica continues: restart file (name in the replica directory) and its step."""
+
+    restart_file: str
+    step: int  # production step stored in the restart file (production starts at step 0)
+    dipole_bytes: int  # dipole.dat and traj.lammpstrj are cut to these lengths (rows/frames before the step)
+    dump_bytes: int
+
+
+def restart_command(every: int, first: str, second: str) -> str:
+    """LAMMPS ``restart`` line writing every ``every`` steps to ``first``, then ``second``, ... (0: off)."""
+    return f"restart {every} {first} {second}" if every > 0 else "restart 0"
+
+
+def restart_step(path: Path) -> tuple[int | None, str]:
+    """Timestep stored in a LAMMPS restart file, read by LAMMPS itself (which checks the header and the end
+    marker, so a file cut short by a kill is refused); ``(None, reason)`` when it cannot be read."""
+    if not path.is_file():
+        return None, "missing"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("LAMMPS_PLUGIN_PATH", None)
+    # pair_style densnet stores nothing in restart files (restartinfo = 0): no plugin needed to read them
+    text = f'read_restart {path.name}\nprint "DENSNET_RESTART_STEP $(step)"\n'
+    p = subprocess.run([*_lmp_command(1), "-log", "none", "-nocite"], input=text, cwd=path.parent,
+                       capture_output=True, text=True, env=env)
+    m = re.search(r"^DENSNET_RESTART_STEP (\d+)$", p.stdout, re.MULTILINE)
+    if p.returncode == 0 and m:
+        return int(m.group(1)), ""
+    errors = [line.strip() for line in (p.stdout + p.stderr).splitlines() if "ERROR" in line]
+    return None, errors[-1] if errors else f"LAMMPS exit {p.returncode}"
+
+
+FRAME = b"ITEM: TIMESTEP\n"
+
+
+def _frame_starts(f, size: int, chunk: int = 1 << 22):
+    """Byte offsets of the ``ITEM: TIMESTEP`` lines of an open text dump, last first."""
+    pos = size
+    while pos > 0:
+        start = max(0, pos - chunk)
+        f.seek(start)
+        block = f.read(min(size, pos + len(FRAME) - 1) - start)  # overlap: a header across the boundary
+        k = len(block)
+        while (k := block.rfind(FRAME, 0, k)) >= 0:  # atom lines hold numbers only: no false matches
+            if start + k < pos:
+                yield start + k
+        pos = start
+
+
+def dump_cut(path: Path, step: int, chunk: int = 1 << 22) -> tuple[int, int | None]:
+    """(byte offset, timestep) of the end of the last complete frame of a LAMMPS text dump with timestep
+    < ``step`` (None: no such frame). Scans back from the end in ``chunk`` bytes: frames are in time order,
+    and the dump of a long run may be many GB."""
+    if not path.is_file():
+        return 0, None
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        end = size  # where the frame being looked at ends
+        for start in _frame_starts(f, size, chunk):
+            f.seek(start)
+            head = [f.readline() for _ in range(4)]
+            try:
+                timestep, n_atoms = int(head[1]), int(head[3])
+            except ValueError:
+                timestep, n_atoms = step, -1  # unreadable header: drop the frame
+            if timestep < step:
+                f.seek(start)
+                body = f.read(end - start)
+                if body.endswith(b"\n") and body.count(b"\n") == 9 + n_atoms:
+                    return end, timestep
+            end = start
+    return 0, None
+
+
+def dipole_cut(path: Path, step: int, dt_fs: float) -> tuple[int, int]:
+    """(byte offset, data rows) of the rows of ``dipole.dat`` before production step ``step``: comment
+    lines are kept, the cut is at the first row at or after the step or the first unreadable/unfinished row."""
+    offset = rows = 0
+    if not path.is_file():
+        return 0, 0
+    with path.open("rb") as f:
+        for line in f:
+            if not line.endswith(b"\n"):
+                break
+            if not line.startswith(b"#"):
+                words = line.split()
+                try:
+                    t_fs = float(words[0])
+                except (IndexError, ValueError):
+                    break
+                if round(t_fs / dt_fs) >= step or len(words) != 4:
+                    break
+                rows += 1
+            offset += len(line)
+    return offset, rows
+
+
+def output_cuts(work: Path, step: int, dt_fs: float, dump_every: int) -> tuple[int, int, str]:
+    """Byte lengths to which ``dipole.dat`` and ``traj.lammpstrj`` are cut to continue from ``step``, and why
+    they cannot be (rows or frames missing before it; '' when they can)."""
+    dipole, rows = dipole_cut(work / "dipole.dat", step, dt_fs)
+    dump, last = dump_cut(work / "traj.lammpstrj", step)
+    expected = (step - 1) // dump_every * dump_every if step > 0 else None  # last frame before the step
+    if rows != step:
+        return dipole, dump, f"dipole.dat has {rows} rows before step {step}, expected {step}"
+    if last != expected:
+        return dipole, dump, f"the last complete frame of traj.lammpstrj before step {step} is {last}, not {expected}"
+    return dipole, dump, ""
+
+
+def settings_record(model: Path, work: Path, values: dict) -> dict:
+    """What a restart file must have been written with to be continued: the model and structure (SHA-256)
+    and the settings that change the trajectory or its files (not the production length, ranks or threads)."""
+    digest = {k: hashlib.sha256(p.read_bytes()).hexdigest() for k, p in
+              (("model_sha256", model), ("system_sha256", work / "system.data"))}
+    return {**digest, **values}
+
+
+def plan_resume(work: Path, settings: dict, n_production: int, dt_fs: float, dump_every: int) -> Resume | None:
+    """Newest restart file of an unfinished replica from which it can continue (None: start it again);
+    prints why a restart file is not used."""
+    found, present = [], False
+    for name in RESTARTS:
+        step, why = restart_step(work / name)
+        present |= why != "missing"
+        if step is not None:
+            found.append((step, name))
+        elif why != "missing":
+            print(f"{work.name}: {name} is unusable ({why})")
+    if not found:
+        if present:
+            print(f"{work.name}: no usable restart file; starting the replica again")
+        return None
+    saved = work / "settings.json"
+    old = json.loads(saved.read_text()) if saved.is_file() else None
+    if old != settings:
+        changed = sorted(k for k in settings if old is None or old.get(k) != settings[k])
+        raise DensnetError(f"{work}: its restart files were written with other settings ({', '.join(changed)}); "
+                           "re-run with the same model, structure and options, or delete the directory")
+    for step, name in sorted(found, reverse=True):
+        if step > n_production:
+            raise DensnetError(f"{work / name}: production step {step} is beyond the requested {n_production} "
+                               "steps; re-run with a longer --production")
+        dipole, dump, problem = output_cuts(work, step, dt_fs, dump_every)
+        if not problem:
+            return Resume(name, step, dipole, dump)
+        print(f"{work.name}: {name} (step {step}) not used: {problem}")
+    print(f"{work.name}: no usable restart file; starting the replica again")
+    return None
+
+
+def prepare_resume(work: Path, resume: Resume, text: str) -> None:
+    """Cut ``dipole.dat`` and ``traj.lammpstrj`` back to the restart step and write ``resume.lammps``."""
+    for name, size in (("dipole.dat", resume.dipole_bytes), ("traj.lammpstrj", resume.dump_bytes)):
+        if (work / name).is_file():
+            os.truncate(work / name, size)
+    (work / "resume.lammps").write_text(text)
+
+
+def prepare_fresh(work: Path, settings: dict) -> None:
+    """Forget the restart files of an earlier attempt and record the settings of this one."""
+    for name in (*RESTARTS, "resume.lammps"):
+        (work / name).unlink(missing_ok=True)
+    (work / "settings.json").write_text(json.dumps(settings, indent=1) + "\n")
+
+
+def run_replica(work: Path, nprocs: int, threads: int, resume: Resume | None = None, finish: bool = True) -> dict:
+    """Run ``work/in.lammps`` (or ``work/resume.lammps`` when resuming); returns the summary written to
+    ``work/done.json`` (not written when ``finish`` is False: a production stopped early, for tests)."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     env.pop("LAMMPS_PLUGIN_PATH", None)
     t0 = time.time()
-    with (work / "lmp.out").open("w") as out:
-        p = subprocess.run([*_lmp_command(nprocs), "-in", "in.lammps", "-log", "log.lammps", "-nocite"],
-                           cwd=work, stdout=out, stderr=subprocess.STDOUT, env=env)
+    args = ["-in", "in.lammps", "-log", "log.lammps"] if resume is None else ["-in", "resume.lammps", "-log", "none"]
+    with (work / "lmp.out").open("w" if resume is None else "a") as out:
+        p = subprocess.run([*_lmp_command(nprocs), *args, "-nocite"], cwd=work, stdout=out,
+                           stderr=subprocess.STDOUT, env=env)
     if p.returncode != 0:
         tail = (work / "lmp.out").read_text().strip().splitlines()[-5:]
         raise DensnetError(f"LAMMPS failed in {work} (exit {p.returncode}):\n  " + "\n  ".join(tail))
     summary = {"wall_s": round(time.time() - t0, 1), "nprocs": nprocs}
-    (work / "done.json").write_text(json.dumps(summary))
+    if resume is not None:
+        summary["resumed_from_step"] = resume.step
+    if finish:
+        (work / "done.json").write_text(json.dumps(summary))
     return summary
 
 
 def command(model: str, structure: str, out: str, replicas: int = 4, temperature: float = 300.0,
             equilibrate: str = "5ps", production: str = "12.5ps", timestep: str = "0.5fs", damp: str = "100fs",
             seed: int = 1, dump_every: int = 20, nprocs: int = 1, parallel: int = 1, threads: int = 1,
-            plugin: str | None = None, progress: bool = True) -> list[Path]:
-    """Write and run ``replicas`` LAMMPS replicas; returns their directories."""
+            plugin: str | None = None, restart_every: str = "1ps", progress: bool = True,
+            _stop_after: int | None = None) -> list[Path]:
+    """Write and run (or resume) ``replicas`` LAMMPS replicas; returns their directories. ``restart_every``:
+    production time between restart files ('0': only the one after equilibration). ``_stop_after`` (tests
+    only): end the production after this many steps without marking the replica done."""
     import ase.io
 
     from ..md import parse_time
@@ -149,23 +358,47 @@ def command(model: str, structure: str, out: str, replicas: int = 4, temperature
     dt, n_eq, n_prod = parse_time(timestep), parse_time(equilibrate), parse_time(production)
     if dt <= 0 or n_prod <= 0:
         raise DensnetError("timestep and production must be positive")
+    if parse_time(restart_every) < 0:
+        raise DensnetError("--restart-every must be 0 (off) or positive")
+    n_production = int(round(n_prod / dt))
+    n_restart = max(1, int(round(parse_time(restart_every) / dt))) if parse_time(restart_every) > 0 else 0
+    end = n_production if _stop_after is None else min(_stop_after, n_production)
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
-    dirs = []
+    dirs, fields, settings = [], {}, {}
     for r in range(replicas):
         work = root / f"replica-{r:02d}"
         work.mkdir(exist_ok=True)
         write_data(work / "system.data", atoms, list(md.elements))
-        (work / "in.lammps").write_text(INPUT.format(
+        fields[work] = dict(
             replica=r, plugin=Path(plugin).resolve(), model=Path(model).resolve(), elements=" ".join(md.elements),
             boundary="p p p" if atoms.pbc.all() else "f f f", dt_ps=dt / 1000.0, temperature=temperature,
             seed=seed * 1000 + r + 1, damp_ps=parse_time(damp) / 1000.0, thermo=max(1, int(round(10.0 / dt))),
-            n_equilibrate=int(round(n_eq / dt)), n_production=int(round(n_prod / dt)), dump_every=dump_every,
-            threads=threads))
+            n_equilibrate=int(round(n_eq / dt)), dump_every=dump_every, threads=threads)
+        (work / "in.lammps").write_text(INPUT.format(
+            **fields[work], print_mode="file", title=DIPOLE_TITLE, dump_append="",
+            restart=restart_command(n_restart, *RESTARTS[::-1]), run=end))
+        settings[work] = settings_record(Path(model), work, {
+            k: v for k, v in fields[work].items() if k not in ("plugin", "model", "threads", "replica")})
         dirs.append(work)
     todo = [d for d in dirs if not (d / "done.json").is_file()]
-    print(f"{len(dirs)} replicas in {root} ({len(dirs) - len(todo)} already done); model {model}, "
-          f"{len(atoms)} atoms, {n_eq:g} fs Langevin + {n_prod:g} fs NVE at {temperature:g} K, dt {dt:g} fs")
+    plans = {d: plan_resume(d, settings[d], n_production, dt, dump_every) for d in todo}
+    for d, plan in plans.items():
+        if plan is None:
+            prepare_fresh(d, settings[d])
+            continue
+        other = RESTARTS[1 - RESTARTS.index(plan.restart_file)]
+        prepare_resume(d, plan, RESUME.format(
+            **fields[d], marker=RESUMED, step=plan.step, restart_file=plan.restart_file, print_mode="append",
+            title=f"# resumed at production step {plan.step} from {plan.restart_file}", dump_append=" append yes",
+            restart=restart_command(n_restart, other, plan.restart_file), run=f"{end} upto"))
+        print(f"{d.name}: resuming production at step {plan.step} of {n_production} from {plan.restart_file} "
+              f"({plan.step} steps kept, {n_production - plan.step} to run)")
+    resumed = [p for p in plans.values() if p is not None]
+    print(f"{len(dirs)} replicas in {root} ({len(dirs) - len(todo)} already done"
+          + (f", {len(resumed)} resumed with {sum(p.step for p in resumed)} production steps kept" if resumed else "")
+          + f"); model {model}, {len(atoms)} atoms, {n_eq:g} fs Langevin + {n_prod:g} fs NVE at {temperature:g} K, "
+          f"dt {dt:g} fs")
     bar = None
     if progress:
         from tqdm import tqdm
@@ -173,7 +406,7 @@ def command(model: str, structure: str, out: str, replicas: int = 4, temperature
         bar = tqdm(total=len(dirs), initial=len(dirs) - len(todo), unit="replica", desc="lammps md")
 
     def one(d: Path) -> dict:
-        s = run_replica(d, nprocs, threads)
+        s = run_replica(d, nprocs, threads, plans[d], finish=end == n_production)
         if bar is not None:
             bar.update(1)
         return s
