@@ -212,3 +212,42 @@ def test_linear_molecule_has_3n_minus_5_modes():
     hess = np.eye(9)
     assert len(normal_modes(hess, a.get_masses(), a.positions).wavenumber) == 4
     assert len(find_peaks(np.linspace(0, 10, 5), np.zeros(5))) == 0
+
+
+def test_dft_finite_difference_hessian_is_resumable_and_matches_analytic(tmp_path):
+    """The resumable path (6N displaced SCFs labelled with densnet label) reproduces the analytic Hessian's
+    frequencies with sensible dipole derivatives; a re-run reuses the stored labels; a workdir of another
+    geometry is refused."""
+    import shutil
+
+    from densnet.dataset import chunk_dir
+    from densnet.errors import DensnetError
+    from densnet.harmonic import dft_fd_derivatives, dft_hessian
+
+    a = molecule("H2O")
+    ref = dft_hessian(a, dipoles=False)
+    masses = ref["mf"].mol.atom_mass_list(isotope_avg=True)
+    hess, dmu = dft_fd_derivatives(a, tmp_path / "fd", progress=False)
+    fd = normal_modes(hess, masses, a.positions, dmu)
+    # central differences of DFT forces (grid level 3, step 0.005 A) vs the analytic Hessian
+    np.testing.assert_allclose(fd.wavenumber, np.sort(ref["pyscf_wavenumbers"]), atol=3.0)
+    # dipole derivatives: translation sum rule of the atomic polar tensors (neutral molecule), symmetry zeros
+    # (H2O from ase lies in the yz plane: d mu_y / d x = 0), and all three modes IR-active
+    apt = dmu.reshape(3, 3, 3)
+    assert np.abs(apt.sum(axis=0)).max() < 1e-3 * np.abs(apt).max()
+    assert np.abs(apt[:, 0, 1:]).max() < 1e-3 * np.abs(apt).max()
+    assert np.all(fd.intensity > 1.0)
+    # a re-run reuses the labelled displacements (resumable store of densnet label; its kill/resume is tested
+    # in tests/test_label.py): no chunk is rewritten and the result is identical
+    store = chunk_dir(tmp_path / "fd" / "displacements.h5")
+    stamps = {c: c.stat().st_mtime_ns for c in store.glob("chunk-*.h5")}
+    assert len(stamps) >= 2
+    hess2, dmu2 = dft_fd_derivatives(a, tmp_path / "fd", progress=False)
+    assert {c: c.stat().st_mtime_ns for c in store.glob("chunk-*.h5")} == stamps
+    np.testing.assert_array_equal(hess2, hess)
+    np.testing.assert_array_equal(dmu2, dmu)
+    b = a.copy()
+    b.positions[0, 0] += 0.01
+    with pytest.raises(DensnetError, match="another geometry"):
+        dft_fd_derivatives(b, tmp_path / "fd", progress=False)
+    shutil.rmtree(tmp_path / "fd")

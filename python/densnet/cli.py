@@ -166,7 +166,12 @@ def _cmd_harmonic(a: argparse.Namespace) -> None:
 
         raise DensnetError("use 'densnet harmonic MODEL structure.xyz' or 'densnet harmonic --dft structure.xyz'")
     structure = a.model if a.dft else a.structure
-    command(structure, None if a.dft else a.model, a.output, a.method, not a.no_optimise, a.fmax, a.write_optimised)
+    if a.workdir and not a.dft:
+        from .errors import DensnetError
+
+        raise DensnetError("--workdir is for --dft (resumable finite-difference DFT Hessian)")
+    command(structure, None if a.dft else a.model, a.output, a.method, not a.no_optimise, a.fmax, a.write_optimised,
+            a.workdir, a.workers, a.threads)
 
 
 def _cmd_check_md(a: argparse.Namespace) -> int:
@@ -356,6 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
     hm.add_argument("--fmax", type=float, help="optimisation threshold (eV/A; default 1e-4 model, 1e-3 DFT)")
     hm.add_argument("--no-optimise", action="store_true", help="use the structure as given")
     hm.add_argument("--write-optimised", help="write the optimised structure here")
+    hm.add_argument("--workdir", help="--dft only: resumable path for larger molecules (restartable optimisation, "
+                    "Hessian and dipole derivatives from 6N displaced SCFs labelled like densnet label); re-run "
+                    "the same command to continue")
+    hm.add_argument("--workers", type=int, default=1, help="--workdir: parallel PySCF processes")
+    hm.add_argument("--threads", type=int, default=1, help="--workdir: threads per PySCF process")
     hm.set_defaults(func=_cmd_harmonic)
 
     ck = sub.add_parser("check-md", help="stability of MD runs: bonds kept, no collapse, NVE energy conserved")

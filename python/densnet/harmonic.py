@@ -1,6 +1,7 @@
 """Harmonic vibrational analysis: frequencies and IR intensities from a densnet model (autograd Hessian and
 dipole derivatives, or finite differences) or from PySCF DFT at the reference level (analytic Hessian,
-finite-difference SCF dipoles).
+finite-difference SCF dipoles; or, for larger molecules, ``--workdir``: a resumable Hessian and dipole derivatives
+from central differences of forces and dipoles of 6N displaced geometries labelled with densnet's labeller).
 
 Units: Hessian eV/A^2, dipole derivatives dmu/dR in e (= e*A/A), masses amu, wavenumbers cm^-1,
 intensities km/mol = KM_PER_MOL * |dmu/dQ|^2 with Q = sqrt(m) x in A*sqrt(amu), dmu in e*A: the length unit
@@ -233,19 +234,119 @@ def dft_hessian(atoms: Atoms, lot=None, delta: float = 0.005, dipoles: bool = Tr
             "mf": mf}
 
 
-def dft_harmonic(atoms: Atoms, lot=None, optimise_first: bool = True, fmax: float = 1e-3) -> tuple[Modes, Atoms]:
+def dft_fd_derivatives(atoms: Atoms, workdir: str | Path, lot=None, delta: float = 0.005, workers: int = 1,
+                       threads: int = 1, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(Hessian [3N, 3N] eV/A^2, dmu/dx [3N, 3] e) by central differences of reference-level forces and
+    dipoles (step ``delta`` A), for molecules where PySCF's analytic Hessian is too costly.
+
+    The 6N displaced geometries (``workdir/displacements.extxyz``: frame 2i = +delta, 2i+1 = -delta along
+    Cartesian coordinate i) are labelled with :class:`densnet.label.Labeller` into
+    ``workdir/displacements.h5`` (no density matrices stored): chunked, resumable after a kill (re-run the
+    same call), ``workers`` PySCF processes of ``threads`` threads, progress bar. A workdir made for another
+    geometry, step or level of theory is refused.
+    """
+    import ase.io
+
+    from .dataset import load_h5
+    from .dft import LevelOfTheory
+    from .label import Labeller, LabelSettings
+
+    lot = lot or LevelOfTheory()
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    frames_path = work / "displacements.extxyz"
+    n3 = 3 * len(atoms)
+    images = []
+    for i in range(n3):
+        for sgn in (1, -1):
+            a = Atoms(atoms.numbers, positions=atoms.positions.copy())
+            a.positions[i // 3, i % 3] += sgn * delta
+            a.info.update(coordinate=i, step=sgn * delta)
+            images.append(a)
+    if frames_path.exists():
+        old = ase.io.read(frames_path, index=":")
+        same = len(old) == len(images) and all(
+            np.array_equal(o.numbers, a.numbers) and np.allclose(o.positions, a.positions, rtol=0, atol=1e-9)
+            for o, a in zip(old, images, strict=True))
+        if not same:
+            raise DensnetError(f"{work} holds displacements of another geometry or step: use another workdir")
+    else:
+        tmp = work / "displacements.tmp.extxyz"
+        ase.io.write(tmp, images, format="extxyz")
+        tmp.rename(frames_path)
+    settings = LabelSettings(level_of_theory=lot, chunk_size=max(1, min(2 * len(atoms), 50)), dm_dtype=None)
+    Labeller(frames_path, work / "displacements.h5", settings).run(workers, threads, progress)
+    ds = load_h5(work / "displacements.h5", load_dm=False)
+    if ds.failed:
+        raise DensnetError(f"{len(ds.failed)} displaced SCFs failed ({work / 'displacements.h5'}); "
+                           "the finite-difference Hessian needs all of them")
+    by_index = {f.index: f for f in ds.frames}
+    hess, dmu = np.zeros((n3, n3)), np.zeros((n3, 3))
+    for i in range(n3):
+        plus, minus = by_index[2 * i], by_index[2 * i + 1]
+        hess[i] = -(plus.forces - minus.forces).reshape(-1) / (2 * delta)
+        dmu[i] = (plus.dipole - minus.dipole) / (2 * delta)
+    return 0.5 * (hess + hess.T), dmu
+
+
+def optimise_resumable(atoms: Atoms, calc, fmax: float, steps: int, workdir: Path) -> Atoms:
+    """BFGS like :func:`optimise`, restartable: the trajectory (``opt.traj``) and BFGS state (``bfgs.json``)
+    live in ``workdir``; a re-run continues from the last geometry. The result is ``optimised.xyz``."""
+    import ase.io
+    from ase.optimize import BFGS
+
+    done = workdir / "optimised.xyz"
+    if done.exists():
+        return ase.io.read(done)
+    traj = workdir / "opt.traj"
+    a = atoms.copy()
+    if traj.exists() and traj.stat().st_size > 0:
+        try:
+            last = ase.io.read(traj, index=-1)
+        except Exception:  # noqa: BLE001 - a torn last frame: start from the input again
+            last = None
+        if last is not None and np.array_equal(last.numbers, a.numbers):
+            a.positions = last.positions
+            _log(f"resuming the optimisation from {traj}")
+    a.calc = calc
+    _log(f"optimising (BFGS, fmax {fmax:g} eV/A; restartable in {workdir})")
+    opt = BFGS(a, logfile=str(workdir / "opt.log"), trajectory=str(traj), append_trajectory=True,
+               restart=str(workdir / "bfgs.json"))
+    if not opt.run(fmax=fmax, steps=steps):
+        f = np.abs(a.get_forces()).max()
+        raise DensnetError(f"geometry optimisation did not converge in {steps} steps (max force {f:.2e} eV/A)")
+    tmp = workdir / "optimised.tmp.xyz"
+    ase.io.write(tmp, a, format="extxyz")
+    tmp.rename(done)
+    return ase.io.read(done)
+
+
+def dft_harmonic(atoms: Atoms, lot=None, optimise_first: bool = True, fmax: float = 1e-3,
+                 workdir: str | Path | None = None, workers: int = 1, threads: int = 1) -> tuple[Modes, Atoms]:
     """Modes at the reference level of theory (PySCF), optimised first with BFGS on DFT forces (``fmax`` eV/A:
-    much tighter than 1e-3 is below the grid noise of the forces and may never converge)."""
+    much tighter than 1e-3 is below the grid noise of the forces and may never converge).
+
+    Without ``workdir``: analytic Hessian + finite-difference SCF dipoles, in memory. With ``workdir``: the
+    resumable path for larger molecules (optimisation restartable, Hessian and dipole derivatives by
+    :func:`dft_fd_derivatives`); re-run the same command after a kill to continue.
+    """
     from .dft import LevelOfTheory
 
     lot = lot or LevelOfTheory()
-    a = optimise(atoms, _PySCFForces(lot), fmax, steps=300) if optimise_first else atoms.copy()
-    res = dft_hessian(a, lot)
-    return normal_modes(res["hessian"], a.get_masses(), a.positions, res["dmu_dx"]), a
+    if workdir is None:
+        a = optimise(atoms, _PySCFForces(lot), fmax, steps=300) if optimise_first else atoms.copy()
+        res = dft_hessian(a, lot)
+        return normal_modes(res["hessian"], a.get_masses(), a.positions, res["dmu_dx"]), a
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    a = optimise_resumable(atoms, _PySCFForces(lot), fmax, 300, work) if optimise_first else atoms.copy()
+    hess, dmu = dft_fd_derivatives(a, work / "fd", lot, workers=workers, threads=threads)
+    return normal_modes(hess, a.get_masses(), a.positions, dmu), a
 
 
 def command(structure: str, model: str | None, out: str | None, method: str = "autograd",
-            optimise_first: bool = True, fmax: float | None = None, optimised_xyz: str | None = None) -> Modes:
+            optimise_first: bool = True, fmax: float | None = None, optimised_xyz: str | None = None,
+            workdir: str | None = None, workers: int = 1, threads: int = 1) -> Modes:
     """``densnet harmonic``: model (``model`` path) or DFT (``model`` None); prints the table, writes sticks.
     ``fmax`` (eV/A) defaults to 1e-4 for models and 1e-3 for DFT."""
     import ase.io
@@ -256,8 +357,9 @@ def command(structure: str, model: str | None, out: str | None, method: str = "a
     if model is None:
         from .dft import LevelOfTheory
 
-        modes, opt = dft_harmonic(atoms, None, optimise_first, fmax or 1e-3)
-        comment = f"densnet harmonic --dft {LevelOfTheory().describe()}"
+        modes, opt = dft_harmonic(atoms, None, optimise_first, fmax or 1e-3, workdir, workers, threads)
+        how = "finite differences of forces/dipoles" if workdir else "analytic Hessian"
+        comment = f"densnet harmonic --dft {LevelOfTheory().describe()} ({how})"
     else:
         from . import load
 
