@@ -81,11 +81,19 @@ def main() -> None:
             rows.append(f"| {basis} | {sizes} | {np.mean(floor):.3f} | {np.mean(best):.3f} | {len(frames)} "
                         f"| {time.perf_counter() - t0:.0f} |")
             print(rows[-1], flush=True)
+            write_report(a, rows)  # after every basis: a stopped run keeps the finished rows
+
+
+def write_report(a: argparse.Namespace, rows: list[str]) -> None:
+    """The Markdown report of the bases finished so far."""
+    bases = " ".join(a.bases)
     with open(a.out, "w") as fh:
         fh.write(f"# Density basis trade-off ({Path(a.data).name})\n\n"
-                 f"Command: `python benchmarks/density_basis.py {a.data} {a.out} --frames {a.frames} --bases {' '.join(a.bases)}`  \n"
+                 f"Command: `python benchmarks/density_basis.py {a.data} {a.out} --frames {a.frames} "
+                 f"--bases {bases}`  \n"
                  f"Date {datetime.date.today()}, machine {platform.machine()} with {os.cpu_count()} cores "
-                 f"(load average {os.getloadavg()[0]:.1f} at the end).\n\n"
+                 f"(load average {os.getloadavg()[0]:.1f} at the end). Rows: {len(rows)} of {len(a.bases)} bases "
+                 "finished.\n\n"
                  "eps_rho in % of the electrons against the exact Kohn-Sham density (level-3 grid), mean over the "
                  "frames. *Coulomb fit* = the stored targets (constrained Coulomb-metric fit); *L1-optimal* = the "
                  "best coefficients for the L1 metric itself (IRLS), the floor of a model trained with an L1 grid "
