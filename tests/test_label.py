@@ -69,7 +69,7 @@ def test_resume_after_kill_gives_same_labels(tmp_path):
                             stderr=subprocess.DEVNULL, start_new_session=True)
     chunk0 = Path(str(out) + ".d") / "chunk-00000.h5"
     deadline = time.time() + 120
-    while not chunk0.exists() and time.time() < deadline and proc.poll() is None:
+    while not _index_lists(out, chunk0.name) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -90,6 +90,36 @@ def test_resume_after_kill_gives_same_labels(tmp_path):
         np.testing.assert_allclose(fa.coeffs, fb.coeffs, atol=1e-4)
         assert fa.split == fb.split
     assert not list((Path(str(out) + ".d") / "pending").iterdir())
+
+
+def _index_lists(index: Path, chunk: str) -> bool:
+    """True once the dataset index names ``chunk`` (the index is replaced atomically)."""
+    try:
+        return chunk in read_index(index)["chunks"]
+    except Exception:  # not written yet
+        return False
+
+
+def test_chunk_written_before_a_kill_but_not_indexed_is_adopted(tmp_path):
+    """A kill between writing a chunk and rewriting the index loses nothing: the chunk is adopted, not redone."""
+    frames = jitter(molecule("H2O"), 4, seed=4)
+    ase.io.write(tmp_path / "f.extxyz", frames)
+    subprocess.run(_label_cmd(tmp_path / "f.extxyz", tmp_path / "ref.h5"), check=True, capture_output=True)
+    store = tmp_path / "run.h5.d"
+    store.mkdir()
+    orphan = store / "chunk-00001.h5"
+    orphan.write_bytes((tmp_path / "ref.h5.d" / "chunk-00001.h5").read_bytes())
+    (store / "chunk-00000.h5").write_bytes(b"not a chunk")  # a foreign file is moved aside, not trusted
+    digest = hashlib.sha256(orphan.read_bytes()).hexdigest()
+    res = subprocess.run(_label_cmd(tmp_path / "f.extxyz", tmp_path / "run.h5"), check=True, capture_output=True,
+                         text=True)
+    assert "2 done before" in res.stdout
+    assert hashlib.sha256(orphan.read_bytes()).hexdigest() == digest
+    assert (store / "chunk-00000.h5.stale").read_bytes() == b"not a chunk"
+    a, b = load_h5(tmp_path / "ref.h5"), load_h5(tmp_path / "run.h5")
+    assert [f.index for f in b.frames] == list(range(4))
+    for fa, fb in zip(a.frames, b.frames, strict=True):
+        assert abs(fa.energy - fb.energy) < 1e-6
 
 
 def test_parallel_workers_match_serial(tmp_path, water_dataset):

@@ -23,7 +23,16 @@ import numpy as np
 
 from . import __version__
 from .basis import basis_to_json, resolve_basis
-from .dataset import FORMAT, FORMAT_VERSION, assign_splits, atomic_write_h5, chunk_dir, frame_groups, write_chunk
+from .dataset import (
+    CHUNK_FORMAT,
+    FORMAT,
+    FORMAT_VERSION,
+    assign_splits,
+    atomic_write_h5,
+    chunk_dir,
+    frame_groups,
+    write_chunk,
+)
 from .dft import ATOM_SPIN, LevelOfTheory, SCFNotConverged, free_atom_data, label_frame
 from .errors import DensnetError
 
@@ -242,6 +251,7 @@ class Labeller:
         for el in self.elements:
             if el not in self.element_data:
                 self.element_data[el] = free_atom_data(el, lot, self.density_basis)
+        self._adopt_orphan_chunks()
         self._write_index()
 
         size = self.settings.chunk_size
@@ -309,6 +319,31 @@ class Labeller:
                    "wall_seconds": wall, "seconds_per_frame": float(np.mean(secs)) if secs else None,
                    "frames_per_hour": 3600 * len(secs) / wall if secs and wall > 0 else None}
         return summary
+
+    def _adopt_orphan_chunks(self) -> None:
+        """Register chunk files written just before a kill that did not reach the index.
+
+        A chunk is written (atomically) before the index that lists it, so a kill between the two leaves a
+        complete chunk the index does not know. It is adopted if it carries this run's settings hash and the
+        frame range its name implies; otherwise it is moved aside to ``*.stale`` (and relabelled).
+        """
+        size = self.settings.chunk_size
+        for path in sorted(self.store.glob("chunk-*.h5")):
+            if path.name in self.chunks:
+                continue
+            k = int(path.name[6:11])
+            try:
+                with h5py.File(path, "r") as h5:
+                    ok = (h5.attrs.get("format") == CHUNK_FORMAT and h5.attrs.get("settings_hash") == self.settings_hash
+                          and int(h5.attrs["first"]) == k * size
+                          and int(h5.attrs["last"]) == min((k + 1) * size, self.n) - 1)
+            except (OSError, KeyError):
+                ok = False
+            if ok:
+                self.chunks.append(path.name)
+            else:
+                path.rename(path.with_name(path.name + ".stale"))
+        self.chunks.sort()
 
     def _pack_ready(self, pending: dict[int, dict], n_chunks: int) -> None:
         size = self.settings.chunk_size
