@@ -640,6 +640,11 @@ def prepare_data(work: Path, name: str, srcs: list[Path], state: StepState, args
         state.data["snapshot"] = snapshot_files(srcs, work / "data")
         state.data["export"] = export_for_mace(data, work / "mace_data", args.max_train_frames)
         state.save()
+    elif not all(d.exists() for d in data):  # work directory kept in git without its (regenerable) data copy
+        again = snapshot_files(srcs, work / "data")
+        if [s["chunks"] for s in again] != [s["chunks"] for s in state.data["snapshot"]]:
+            raise SystemExit(f"[accuracy] {work}: the dataset snapshot is missing and {srcs} now holds other "
+                             "chunks than the run was started with; use --fresh")
     exp = state.data["export"]
     if "test_formulas" not in exp:  # state written by an older version of this script
         exp["test_formulas"] = formula_counts(load_dataset(data).split("test"))

@@ -275,3 +275,39 @@ def test_lammps_dump_and_time_series_give_the_same_spectrum(lammps_run):
         assert b.resolution == a.resolution
     with pytest.raises(DensnetError, match="image flags"):
         read_series(d / "wrapped.lammpstrj", timestep=0.5)
+
+
+def test_ir_table_matches_bands_and_judges_deviations(tmp_path, capsys):
+    """densnet ir-table: MD peaks of a spectrum built from shifted sticks are matched to the right DFT bands,
+    deviations equal the shifts, the verdict follows the tolerance, X-H stretches are judged on the harmonic
+    band, and merged sticks count as one band."""
+    from densnet.bandtable import band_table, strong_bands
+    from densnet.spectra import broaden, find_peaks
+
+    dft = np.array([800.0, 1050.0, 1055.0, 1450.0, 3000.0, 3660.0]), np.array([30.0, 40.0, 40.0, 5.0, 50.0, 20.0])
+    bands = strong_bands(*dft, min_fraction=0.1, merge=10.0)
+    assert [round(c, 1) for c, _ in bands] == [800.0, 1052.5, 3000.0, 3660.0]  # 1450: 5 < 0.1 x 80
+    md_shift = np.array([12.0, -25.0, -25.0, -30.0, -40.0, -60.0])  # 1050/1055 merged: -25 off, 800: +12 ok
+    grid = np.arange(400.0, 4000.0, 0.5)
+    md_spec = broaden(dft[0] + md_shift, dft[1], grid, fwhm=8.0)
+    peaks = find_peaks(grid, md_spec, prominence=0.02)
+    model = dft[0] + np.array([3.0, -5.0, -5.0, 0.0, -10.0, -35.0]), dft[1]
+    exp = [(812.0, "C-C"), (1065.0, "C-O"), (2980.0, "C-H"), (3680.0, "O-H")]
+    rows = band_table(dft, peaks, exp, model, min_fraction=0.1, merge=10.0, window=80.0)
+    assert [r.assignment for r in rows] == ["C-C", "C-O", "C-H", "O-H"]
+    np.testing.assert_allclose([r.deviation(r.md) for r in rows], [12.0, -25.0, -40.0, -60.0], atol=0.6)
+    np.testing.assert_allclose([r.deviation(r.model) for r in rows], [3.0, -5.0, -10.0, -35.0], atol=1e-9)
+    assert [r.xh_stretch for r in rows] == [False, False, True, True]
+    assert [r.verdict(20.0) for r in rows] == ["ok", "off", "ok", "off"]
+    assert [r.verdict(30.0) for r in rows] == ["ok", "ok", "ok", "off"]
+    # the CLI writes the same table
+    (tmp_path / "dft.csv").write_text("wavenumber_cm-1,intensity_km/mol\n"
+                                      + "".join(f"{a},{b}\n" for a, b in zip(*dft, strict=True)))
+    (tmp_path / "model.csv").write_text("".join(f"{a},{b}\n" for a, b in zip(*model, strict=True)))
+    (tmp_path / "peaks.csv").write_text("# resolution 5\nwavenumber_cm-1,relative_height\n"
+                                        + "".join(f"{a},{b}\n" for a, b in peaks))
+    (tmp_path / "bands.txt").write_text("".join(f"{a} {b}\n" for a, b in exp))
+    assert main(["ir-table", str(tmp_path / "dft.csv"), str(tmp_path / "peaks.csv"), "-o", str(tmp_path / "t.md"),
+                 "--bands", str(tmp_path / "bands.txt"), "--model-sticks", str(tmp_path / "model.csv")]) in (0, None)
+    text = (tmp_path / "t.md").read_text()
+    assert "2 of 4 strong bands within 20 cm^-1" in text and "| C-O | 1065 | 1052 |" in text

@@ -158,6 +158,13 @@ def _cmd_ir(a: argparse.Namespace) -> None:
             a.prominence, (a.xmin, a.xmax))
 
 
+def _cmd_ir_table(a: argparse.Namespace) -> None:
+    from .bandtable import command
+
+    command(a.dft_sticks, a.md_peaks, a.output, a.bands, a.model_sticks, a.tolerance, a.min_fraction, a.merge,
+            a.window)
+
+
 def _cmd_harmonic(a: argparse.Namespace) -> None:
     from .harmonic import command
 
@@ -351,6 +358,18 @@ def build_parser() -> argparse.ArgumentParser:
     ir.add_argument("--xmin", type=float, default=400.0)
     ir.add_argument("--xmax", type=float, default=4000.0)
     ir.set_defaults(func=_cmd_ir)
+
+    it = sub.add_parser("ir-table", help="peak table: experiment, DFT harmonic, densnet harmonic, densnet MD")
+    it.add_argument("dft_sticks", help="DFT stick CSV (densnet harmonic --dft)")
+    it.add_argument("md_peaks", help="MD peak table CSV (densnet ir --peaks)")
+    it.add_argument("-o", "--output", help="Markdown table")
+    it.add_argument("--bands", help="experimental bands file (wavenumber assignment per line)")
+    it.add_argument("--model-sticks", help="densnet's own harmonic stick CSV (densnet harmonic MODEL)")
+    it.add_argument("--tolerance", type=float, default=20.0, help="cm^-1 (verdict)")
+    it.add_argument("--min-fraction", type=float, default=0.1, help="strong band: intensity >= this x strongest")
+    it.add_argument("--merge", type=float, default=10.0, help="sticks closer than this (cm^-1) form one band")
+    it.add_argument("--window", type=float, default=80.0, help="largest distance of a match (cm^-1)")
+    it.set_defaults(func=_cmd_ir_table)
 
     hm = sub.add_parser("harmonic", help="harmonic frequencies + IR intensities of a model (or --dft) -> sticks CSV")
     hm.add_argument("model", nargs="?", help="model file (or the structure with --dft)")

@@ -1,0 +1,153 @@
+"""``densnet ir-table``: the peak table of issue-style IR validations.
+
+For every strong band of the DFT harmonic spectrum (stick clusters, see :func:`strong_bands`) the table gives
+the nearest densnet MD peak (``densnet ir --peaks``), the nearest band of densnet's own harmonic spectrum
+(``densnet harmonic MODEL``), the nearest experimental band with its assignment (``--bands`` file), and the
+deviations. All wavenumbers in cm^-1, intensities of sticks in km/mol.
+
+Verdict per row (tolerance ``--tolerance``, default 20 cm^-1):
+
+* bands below ``--xh-above`` (default 2500 cm^-1): |MD - DFT harmonic| <= tolerance;
+* X-H stretches (above it): MD peaks sit below harmonic ones by the anharmonic red shift of the mode (a
+  property of the potential, not an error of the model), so the verdict is on densnet's harmonic band
+  instead, |densnet harmonic - DFT harmonic| <= tolerance (the same potential-energy curvature); the MD
+  deviation is still listed. Without model sticks such rows get no verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DensnetError
+from .spectra import read_bands, read_csv_xy
+
+
+@dataclass
+class BandRow:
+    """One strong DFT harmonic band and what lies nearest to it (cm^-1; ``None`` = nothing within the window)."""
+
+    dft: float
+    dft_intensity: float  # km/mol, summed over the merged sticks
+    model: float | None
+    md: float | None
+    md_height: float | None  # MD peak height / highest MD peak
+    experiment: float | None
+    assignment: str
+    xh_stretch: bool
+
+    def deviation(self, other: float | None) -> float | None:
+        return None if other is None else other - self.dft
+
+    def verdict(self, tolerance: float) -> str:
+        value = self.deviation(self.model if self.xh_stretch else self.md)
+        if value is None:
+            return "no match"
+        return "ok" if abs(value) <= tolerance else "off"
+
+
+def strong_bands(nu: np.ndarray, intensity: np.ndarray, min_fraction: float = 0.1,
+                 merge: float = 10.0) -> list[tuple[float, float]]:
+    """(wavenumber, intensity) of stick clusters with intensity >= ``min_fraction`` x the strongest cluster.
+
+    Sticks closer than ``merge`` cm^-1 to their neighbour in wavenumber form one cluster (one band an MD
+    spectrum cannot resolve); its position is the intensity-weighted mean, its intensity the sum.
+    """
+    order = np.argsort(nu)
+    nu, intensity = np.asarray(nu, float)[order], np.asarray(intensity, float)[order]
+    clusters: list[list[int]] = []
+    for i in range(len(nu)):
+        if clusters and nu[i] - nu[clusters[-1][-1]] < merge:
+            clusters[-1].append(i)
+        else:
+            clusters.append([i])
+    out = []
+    for c in clusters:
+        w = intensity[c]
+        total = float(w.sum())
+        centre = float((nu[c] * w).sum() / total) if total > 0 else float(nu[c].mean())
+        out.append((centre, total))
+    top = max((t for _, t in out), default=0.0)
+    return [(c, t) for c, t in out if top > 0 and t >= min_fraction * top]
+
+
+def _nearest(x: float, candidates: list[float], window: float) -> int | None:
+    if not candidates:
+        return None
+    d = np.abs(np.asarray(candidates) - x)
+    k = int(np.argmin(d))
+    return k if d[k] <= window else None
+
+
+def band_table(dft_sticks: tuple[np.ndarray, np.ndarray], md_peaks: list[tuple[float, float]],
+               bands: list[tuple[float, str]] | None = None,
+               model_sticks: tuple[np.ndarray, np.ndarray] | None = None, min_fraction: float = 0.1,
+               merge: float = 10.0, window: float = 80.0, xh_above: float = 2500.0) -> list[BandRow]:
+    """Rows for the strong DFT bands (see module docstring); ``window``: largest distance of a match (cm^-1)."""
+    strong = strong_bands(*dft_sticks, min_fraction=min_fraction, merge=merge)
+    if not strong:
+        raise DensnetError("the DFT stick spectrum has no band with positive intensity")
+    # model bands: same clustering, a lower threshold so that a band the model makes weaker is still found
+    model = [c for c, _ in strong_bands(*model_sticks, min_fraction=min_fraction / 4, merge=merge)] \
+        if model_sticks is not None else []
+    md_nu = [w for w, _ in md_peaks]
+    exp_nu = [w for w, _ in bands or []]
+    rows = []
+    for nu, inten in strong:
+        km = _nearest(nu, model, window)
+        kd = _nearest(nu, md_nu, window)
+        ke = _nearest(nu, exp_nu, window)
+        rows.append(BandRow(
+            dft=nu, dft_intensity=inten, model=None if km is None else model[km],
+            md=None if kd is None else md_nu[kd], md_height=None if kd is None else md_peaks[kd][1],
+            experiment=None if ke is None else exp_nu[ke], assignment="" if ke is None else bands[ke][1],
+            xh_stretch=nu > xh_above))
+    return rows
+
+
+def _f(x: float | None, fmt: str = ".0f", signed: bool = False) -> str:
+    if x is None:
+        return "-"
+    return f"{x:+{fmt}}" if signed else f"{x:{fmt}}"
+
+
+def format_markdown(rows: list[BandRow], tolerance: float) -> str:
+    """The table as Markdown, with a summary line of the verdicts."""
+    lines = ["| assignment (experiment) | experiment | DFT harmonic | I (km/mol) | densnet harmonic | densnet MD | "
+             "MD - DFT | harmonic: densnet - DFT | experiment - DFT | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        verdict = r.verdict(tolerance) + (" (X-H: harmonic)" if r.xh_stretch else "")
+        lines.append(
+            f"| {r.assignment or '-'} | {_f(r.experiment)} | {r.dft:.0f} | {r.dft_intensity:.1f} | {_f(r.model)} | "
+            f"{_f(r.md)} | {_f(r.deviation(r.md), signed=True)} | {_f(r.deviation(r.model), signed=True)} | "
+            f"{_f(r.deviation(r.experiment), signed=True)} | {verdict} |")
+    n_ok = sum(r.verdict(tolerance) == "ok" for r in rows)
+    lines.append("")
+    lines.append(f"{n_ok} of {len(rows)} strong bands within {tolerance:g} cm^-1 (X-H stretches judged on densnet's "
+                 "harmonic band; their MD red shift is anharmonicity).")
+    return "\n".join(lines)
+
+
+def read_peaks(path: str | Path) -> list[tuple[float, float]]:
+    """Peak table of ``densnet ir --peaks`` (wavenumber, relative height)."""
+    nu, h = read_csv_xy(path)
+    return list(zip(nu.tolist(), h.tolist(), strict=True))
+
+
+def command(dft_sticks: str, md_peaks: str, output: str | None, bands: str | None = None,
+            model_sticks: str | None = None, tolerance: float = 20.0, min_fraction: float = 0.1,
+            merge: float = 10.0, window: float = 80.0, xh_above: float = 2500.0) -> list[BandRow]:
+    """``densnet ir-table``: print the table, write it (Markdown) to ``output``; returns the rows."""
+    rows = band_table(read_csv_xy(dft_sticks), read_peaks(md_peaks), read_bands(bands) if bands else None,
+                      read_csv_xy(model_sticks) if model_sticks else None, min_fraction, merge, window, xh_above)
+    head = (f"DFT harmonic: {dft_sticks}; densnet MD peaks: {md_peaks}; densnet harmonic: {model_sticks or '-'}; "
+            f"experiment: {bands or '-'}. Strong bands: stick clusters (merged within {merge:g} cm^-1) with >= "
+            f"{min_fraction:g} x the strongest intensity; matches within {window:g} cm^-1; cm^-1 throughout.")
+    text = head + "\n\n" + format_markdown(rows, tolerance) + "\n"
+    print(text)
+    if output:
+        Path(output).write_text(text)
+    return rows
