@@ -23,6 +23,7 @@ import torch
 
 from . import keys as K
 from .errors import DensnetError
+from .model.network import DEFAULT_MODEL
 
 STAGES = ("density", "energy", "joint")
 
@@ -54,7 +55,10 @@ CONFIG_SCHEMA = {
         "max_train_frames": {"type": "integer", "minimum": 1},
         "density_loss": {"enum": ["coulomb", "l1", "both"]},
         "grid_points": {"type": "integer", "minimum": 100},
-        "model": {"type": "object"},
+        "model": {"type": "object", "additionalProperties": False, "description": "architecture (DEFAULT_MODEL)",
+                  "properties": {k: {"type": "number", "exclusiveMinimum": 0} if isinstance(v, float)
+                                 else {"type": "integer", "minimum": 0 if k.endswith(("_lmax", "_vectors")) else 1}
+                                 for k, v in DEFAULT_MODEL.items()}},
         "stages": {"type": "object", "additionalProperties": False,
                    "properties": {s: _STAGE_SCHEMA for s in STAGES}},
     },

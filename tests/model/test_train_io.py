@@ -149,3 +149,17 @@ def test_l1_grid_loss_trains(h2o_data, tmp_path):
     # all grid points are used (H2O level-3 grid < 20000 points): the same number up to float32 training
     assert abs(m["density_percent"]["eps_rho_model"] - l1_logged) < 0.05 * l1_logged
     assert m["density_percent"]["eps_rho_fit_floor"] < m["density_percent"]["eps_rho_sad"]
+
+
+def test_config_errors_name_the_key(tmp_path):
+    """A misspelt or out-of-range setting (top level, stage or architecture) is refused by name, never ignored."""
+    from densnet.train import load_config
+
+    for cfg, match in (({"data": "x.h5", "model": {"cutof": 5.0}}, "'cutof' was unexpected"),
+                       ({"data": "x.h5", "model": {"cutoff": -1.0}}, "at model/cutoff"),
+                       ({"data": "x.h5", "model": {"density_layers": 2.5}}, "at model/density_layers"),
+                       ({"data": "x.h5", "batchsize": 4}, "'batchsize' was unexpected"),
+                       ({"data": "x.h5", "stages": {"density": {"epoch": 3}}}, "'epoch' was unexpected")):
+        with pytest.raises(DensnetError, match=match):
+            load_config(cfg)
+    assert load_config({"data": "x.h5", "model": {"cutoff": 5.0}})["model"] == {"cutoff": 5.0}
