@@ -6,7 +6,7 @@ the model's element order, cutoff = ``model.cutoff``, receptive_field = ``model.
 
 from __future__ import annotations
 
-from typing import Dict, Optional  # noqa: UP035
+from typing import Dict, List, Optional  # noqa: UP035
 
 import torch
 from torch import nn
@@ -46,3 +46,29 @@ class ContractModel(nn.Module):
         return result
 
 
+
+    # -- halo mode (export/README.md, "Halo mode"): the model stage by stage, state exchanged between stages
+    @torch.jit.export
+    def halo_widths(self) -> List[int]:  # noqa: UP006
+        """Widths of node states 0..receptive_field (state k is the input of stage k)."""
+        return self.model.halo_widths
+
+    @torch.jit.export
+    def halo_edges(self, edge_vectors: torch.Tensor) -> List[torch.Tensor]:  # noqa: UP006
+        """[sh, radial, envelope] of edge vectors [E, 3] (A): the edge features every stage uses."""
+        sh, radial, env = self.model.edges(edge_vectors)
+        return [sh, radial, env]
+
+    @torch.jit.export
+    def halo_embed(self, types: torch.Tensor) -> torch.Tensor:
+        return self.model.halo_embed(types)
+
+    @torch.jit.export
+    def halo_stage(self, k: int, h: torch.Tensor, types: torch.Tensor, edge_index: torch.Tensor,
+                   sh: torch.Tensor, radial: torch.Tensor, env: torch.Tensor,
+                   n_local: int) -> List[torch.Tensor]:  # noqa: UP006
+        return self.model.halo_stage(k, h, types, edge_index, sh, radial, env, n_local)
+
+    @torch.jit.export
+    def halo_readout(self, h: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        return self.model.halo_readout(h, types)

@@ -94,6 +94,10 @@ class DensNet(nn.Module):
             Interaction(e_irreps, e_lmax, e_irreps, nr, rh, avg, gate=True)
             for _ in range(int(cfg["energy_layers"]))])
         self.readout = EnergyReadout(es, int(cfg["readout_hidden"]))
+        # widths of the node states exchanged between MPI ranks in halo mode (see halo_stage): embedding,
+        # each density layer, the energy embedding (after the density head), each energy layer
+        self.halo_widths: List[int] = [ds] + [o3.Irreps(layer.irreps_out).dim for layer in layers] + \
+            [e_irreps.dim] * (1 + int(cfg["energy_layers"]))  # noqa: UP006
 
         dt = torch.get_default_dtype()
         # electron bookkeeping tables stay float64 whatever the model dtype (see _apply)
@@ -216,6 +220,48 @@ class DensNet(nn.Module):
         """Contract inputs (see keys.py) -> per-atom outputs: coeffs, charges, atomic_dipoles, atom_energy."""
         vec = positions.index_select(0, edge_index[1]) - positions.index_select(0, edge_index[0]) + edge_shift
         return self.forward_edges(types, edge_index, vec, compute_energy)
+
+
+    # ------------------------------------------------------------------ per-layer (halo) evaluation
+    # The model as receptive_field stages, each a function of the previous node state of the atoms within one
+    # cutoff: LAMMPS' halo mode exchanges the state between MPI ranks after every stage (ghost shell = one
+    # cutoff) and runs the backward pass stage by stage (export/README.md, "Halo mode").
+    def halo_embed(self, types: torch.Tensor) -> torch.Tensor:
+        """Node state 0 [N, halo_widths[0]] (depends on the element only)."""
+        return self.density_embedding(types)
+
+    def halo_stage(self, k: int, h: torch.Tensor, types: torch.Tensor, edge_index: torch.Tensor, sh: torch.Tensor,
+                   radial: torch.Tensor, env: torch.Tensor, n_local: int) -> List[torch.Tensor]:  # noqa: UP006
+        """Stage k (0-based) for the first ``n_local`` atoms: [state k+1 [n_local, halo_widths[k+1]], aux].
+
+        h [N, halo_widths[k]]: state k of every atom; edges must be centred on atoms < n_local and reach all
+        their neighbours. aux [n_local, 4] = (charge e, atomic dipole e*A) from the density-head stage
+        (k = density_layers), [n_local, 0] otherwise.
+        """
+        nd = len(self.density_layers)
+        out = h[:0]
+        aux = torch.zeros(n_local, 0, dtype=h.dtype, device=h.device)
+        for i, layer in enumerate(self.density_layers):
+            if i == k:
+                out, _ = layer(h, edge_index, sh, radial, env, [])
+        if k == nd:
+            coeffs, delta, _ = self.density_head(h, types, edge_index, radial, env, self.coeff_scale, self.sad,
+                                                 self.n_int)
+            t = types[:n_local]
+            c = coeffs[:n_local]
+            aux = torch.cat([atomic_charges(c, t, self.z, self.n_int).unsqueeze(1),
+                             atomic_dipoles(c, t, self.d_int, self.bohr)], dim=1).to(h.dtype)
+            out = self.coeff_embedding(delta[:n_local].to(h.dtype), t, self.coeff_scale)
+        for i, layer in enumerate(self.energy_layers):
+            if i == k - nd - 1:
+                out, _ = layer(h, edge_index, sh, radial, env, [])
+        if out.shape[0] == 0 and n_local > 0:
+            raise RuntimeError("halo_stage: stage index out of range")
+        return [out[:n_local], aux]
+
+    def halo_readout(self, h: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        """Per-atom energies [n] (eV) from the last node state [n, halo_widths[-1]]."""
+        return self.readout(h, types, self.energy_scale, self.energy_shift)
 
 
 def build_model(tables: BasisTables, config: dict | None = None, density_basis: dict | None = None) -> DensNet:
