@@ -145,8 +145,9 @@ def lammps_speed(plugin: Path, model: Path, atoms: Atoms, nprocs: int, steps: in
 
 
 def model_atoms_per_rank(atoms: Atoms, shell: float, nprocs: int) -> int:
-    """Atoms (local + ghosts within ``shell`` A) one rank of ghost mode sees when the periodic box is split
-    into ``nprocs`` slabs along x (LAMMPS' grid for 2 ranks of a cube is 2x1x1 up to orientation)."""
+    """Atoms (local + ghosts within ``shell`` A; halo mode: shell = cutoff + skin) one rank sees when the
+    periodic box is split into ``nprocs`` slabs along x (LAMMPS' grid for 2 ranks of a cube is 2x1x1 up to
+    orientation)."""
     lengths = np.diag(atoms.cell.array)
     frac = atoms.get_scaled_positions(wrap=True) * lengths
     reps = [int(np.ceil(shell / L)) for L in lengths]
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--systems", default="ethanol", choices=["ethanol", "thiophene"],
                    help="ethanol: 1/8/64/512 ethanols + one 12T chain; thiophene: 1/8/64 12T chains (cost per atom)")
     p.add_argument("--max-ghost-model-atoms", type=int, default=20000,
-                   help="skip 2-rank runs of periodic boxes whose ghost mode would evaluate more atoms per rank")
+                   help="skip 2-rank runs of periodic boxes whose halo mode would evaluate more atoms per rank")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -257,10 +258,10 @@ def main(argv: list[str] | None = None) -> int:
         row = {"system": name, "atoms": n}
         for nprocs in (1, 2):
             if nprocs == 2 and atoms.pbc.all():
-                est = model_atoms_per_rank(atoms, md.cutoff * md.receptive_field + 1.0, nprocs)
+                est = model_atoms_per_rank(atoms, md.cutoff + 1.0, nprocs)  # halo mode: one cutoff + skin
                 row["est_model_atoms_2ranks"] = est
                 if est > args.max_ghost_model_atoms:
-                    print(f"    2 ranks skipped: ghost mode would evaluate ~{est} atoms per rank", flush=True)
+                    print(f"    2 ranks skipped: halo mode would evaluate ~{est} atoms per rank", flush=True)
                     continue
                 # a rank evaluates ~est atoms: size the run by that, not by the box
                 steps, warmup = int(np.clip(round(6000 / est), 2, 400)), 1 if est > 1000 else 3
@@ -292,10 +293,11 @@ def main(argv: list[str] | None = None) -> int:
         "For 2 ranks the rate is steps per CPU second of one rank, i.e. the wall-clock rate of 2 quiet cores "
         "(MPI waits are busy-polling, so they count as CPU time).",
         f"Model: {model_desc}; {n_params} parameters; cutoff {md.cutoff:g} A, receptive field {md.receptive_field} "
-        f"(ghost shell {md.cutoff * md.receptive_field:g} A); exported with densnet-export (TorchScript).",
-        "LAMMPS: NVE 0.5 fs, timed after a warm-up run; 1 rank = shift mode, 2 ranks = ghost mode (mpirun -np 2). "
-        "Ghost mode evaluates every atom within receptive field x cutoff (+ skin) of a rank's domain; for periodic "
-        "boxes smaller than a few ghost shells that is many times the box (the ghost count per rank is given). "
+        f"(ghost mode would need a {md.cutoff * md.receptive_field:g} A shell); exported with densnet-export "
+        "(TorchScript).",
+        "LAMMPS: NVE 0.5 fs, timed after a warm-up run; 1 rank = shift mode, 2 ranks = halo mode (mpirun -np 2; "
+        "node states exchanged after every message-passing layer, ghost shell = cutoff + skin; the LAMMPS ghost "
+        "count per rank is given). "
         "ASE: DenSNetCalculator, energy + forces per call.",
         "",
         "| system | atoms | LAMMPS 1 rank steps/s | atom-steps/s | LAMMPS 2 ranks steps/s | atom-steps/s | "

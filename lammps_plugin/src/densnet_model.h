@@ -48,6 +48,29 @@ class Model {
   // Run forward(); throws std::runtime_error on failure.
   void compute(const ModelInput &in, ModelOutput &out);
 
+  // ---- halo mode (export/README.md, "Halo mode"): the model stage by stage, the caller exchanging the
+  // node states of ghost atoms between stages (LAMMPS forward/reverse communication). S = number of stages
+  // = halo_widths().size() - 1; state k is the input of stage k. Call in this order per evaluation:
+  // halo_begin, then for k = 0..S-1 halo_forward + halo_set_state(k+1), halo_readout, then for
+  // k = S-1..0 halo_backward, then halo_finish.
+  bool has_halo() const;
+  const std::vector<int64_t> &halo_widths() const;    // widths of states 0..S (values per atom)
+  // Edge features and state 0 of all model atoms; edges must be centred on local atoms only.
+  void halo_begin(const ModelInput &in);
+  // Stage k on state k: state k+1 of the local atoms [n_local * widths[k+1]] into `state_local`; the
+  // density-head stage also fills out.charges [n_local] and out.dipoles [3 * n_local].
+  void halo_forward(int k, std::vector<double> &state_local, ModelOutput &out);
+  // State k (1..S) of all model atoms [n_atoms * widths[k]], ghost rows as communicated.
+  void halo_set_state(int k, const std::vector<double> &state_all);
+  // Readout on state S: out.energy (local atoms), out.atom_energy [n_local]; grad_local = dE/d state S
+  // of the local atoms [n_local * widths[S]].
+  void halo_readout(ModelOutput &out, std::vector<double> &grad_local);
+  // Backward of stage k given dE/d state k+1 of the local atoms (all contributions summed); for k > 0
+  // grad_all = dE/d state k of all model atoms [n_atoms * widths[k]] (ghost rows: to be added to owners).
+  void halo_backward(int k, const std::vector<double> &grad_local, std::vector<double> &grad_all);
+  // out.forces [n_atoms * 3] (ghost rows: to be added to owners) and out.virial; ends the evaluation.
+  void halo_finish(ModelOutput &out);
+
   // Intra-op threads of libtorch for this process (one MPI rank); inter-op threads set to 1 once.
   static void set_num_threads(int n);
 

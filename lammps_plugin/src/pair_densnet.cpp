@@ -74,8 +74,10 @@ void PairDensnet::settings(int narg, char **arg)
         mode_ = Mode::Ghost;
       else if (val == "shift")
         mode_ = Mode::Shift;
+      else if (val == "halo")
+        mode_ = Mode::Halo;
       else
-        error->all(FLERR, "pair_style densnet: mode must be auto, ghost or shift, not '{}'", val);
+        error->all(FLERR, "pair_style densnet: mode must be auto, halo, ghost or shift, not '{}'", val);
     } else if (key == "threads") {
       threads_ = utils::inumeric(FLERR, val, false, lmp);
       if (threads_ < 1) error->all(FLERR, "pair_style densnet: threads must be >= 1");
@@ -160,17 +162,32 @@ void PairDensnet::init_style()
                "pair densnet mode shift needs a single MPI rank owning the whole box "
                "({} ranks are running); use mode ghost or auto",
                comm->nprocs);
-  use_shift_ = (mode_ == Mode::Shift) || (mode_ == Mode::Auto && comm->nprocs == 1);
+  if (mode_ == Mode::Halo && !model_->has_halo())
+    error->all(FLERR,
+               "pair densnet mode halo: model '{}' was exported without the halo-mode methods; "
+               "re-export it with this densnet (densnet-export) or use mode ghost",
+               model_->path());
+  if (mode_ == Mode::Auto)
+    resolved_ = comm->nprocs == 1 ? Mode::Shift : (model_->has_halo() ? Mode::Halo : Mode::Ghost);
+  else
+    resolved_ = mode_;
 
   int flags = NeighConst::REQ_FULL;
-  if (!use_shift_) flags |= NeighConst::REQ_GHOST;
+  if (resolved_ == Mode::Ghost) flags |= NeighConst::REQ_GHOST;
   neighbor->add_request(this, flags);
+
+  // Halo mode exchanges one stage's node states per forward/reverse communication.
+  comm_forward = comm_reverse = 0;
+  if (resolved_ == Mode::Halo) {
+    const auto &w = model_->halo_widths();
+    comm_forward = comm_reverse = static_cast<int>(*std::max_element(w.begin(), w.end()));
+  }
 
   // Ghost mode: message passing over receptive_field layers needs ghosts that deep (+ skin, since
   // atoms move up to skin/2 between reneighbourings). Undo an earlier bump of ours first.
   if (cutghost_set_ > 0.0 && comm->cutghostuser == cutghost_set_) comm->cutghostuser = 0.0;
   cutghost_set_ = 0.0;
-  if (!use_shift_) {
+  if (resolved_ == Mode::Ghost) {
     const double need = receptive_field_ * cutoff_ + neighbor->skin;
     if (comm->cutghostuser < need) {
       comm->cutghostuser = need;
@@ -181,7 +198,8 @@ void PairDensnet::init_style()
   densnet::Model::set_jit_optimize(optimize_);
   if (comm->me == 0)
     utils::logmesg(lmp, "densnet: {} mode, {} torch thread(s) per rank, device {}, TorchScript optimize {}\n",
-                   use_shift_ ? "shift" : "ghost", threads_, device_, optimize_ ? "yes" : "no");
+                   resolved_ == Mode::Shift ? "shift" : (resolved_ == Mode::Halo ? "halo" : "ghost"),
+                   threads_, device_, optimize_ ? "yes" : "no");
 }
 
 double PairDensnet::init_one(int i, int j)
@@ -197,10 +215,14 @@ void PairDensnet::compute(int eflag, int vflag)
   if (vflag_atom)
     error->all(FLERR, "pair densnet does not provide per-atom virials (compute stress/atom etc.)");
 
-  const auto mode = use_shift_ ? densnet::GraphMode::Shift : densnet::GraphMode::Ghost;
   try {
-    graph_->build(atom, list, mode, cutoff_, receptive_field_, type_map_);
-    model_->compute(graph_->input(), *out_);
+    if (resolved_ == Mode::Halo) {
+      compute_halo();
+    } else {
+      const auto mode = resolved_ == Mode::Shift ? densnet::GraphMode::Shift : densnet::GraphMode::Ghost;
+      graph_->build(atom, list, mode, cutoff_, receptive_field_, type_map_);
+      model_->compute(graph_->input(), *out_);
+    }
   } catch (std::exception &e) {
     error->one(FLERR, "pair densnet: {}", e.what());
   }
@@ -235,10 +257,91 @@ void PairDensnet::compute(int eflag, int vflag)
   evaluated_ = true;
 }
 
+/* Halo mode: model atoms = locals + the ghosts within one cutoff of them (the ghost-mode graph with a
+   receptive field of 1: edges centred on local atoms only). After every stage the new node states of the
+   local atoms are sent to their ghost copies (forward communication); the backward pass goes stage by
+   stage, adding the gradients of ghost rows to their owners (reverse communication). Same algorithm as
+   python/densnet/deploy/halo.py. */
+void PairDensnet::compute_halo()
+{
+  graph_->build(atom, list, densnet::GraphMode::Ghost, cutoff_, 1, type_map_);
+  const auto &w = model_->halo_widths();
+  const int S = static_cast<int>(w.size()) - 1;
+  const int nlocal = atom->nlocal, nall = atom->nlocal + atom->nghost;
+  const int maxw = comm_forward;
+  if (static_cast<int>(halo_buf_.size()) < atom->nmax * maxw) halo_buf_.resize(atom->nmax * maxw);
+
+  model_->halo_begin(graph_->input());
+  for (int k = 0; k < S; ++k) {
+    model_->halo_forward(k, state_local_, *out_);
+    comm_width_ = static_cast<int>(w[k + 1]);
+    std::copy(state_local_.begin(), state_local_.end(), halo_buf_.begin());    // rows 0..nlocal-1
+    comm->forward_comm(this, comm_width_);
+    halo_rows_to_model(comm_width_, state_all_);
+    model_->halo_set_state(k + 1, state_all_);
+  }
+  model_->halo_readout(*out_, grad_local_);
+  const auto &index = graph_->lammps_index();
+  for (int k = S - 1; k >= 0; --k) {
+    model_->halo_backward(k, grad_local_, grad_all_);
+    if (k == 0) break;
+    comm_width_ = static_cast<int>(w[k]);
+    std::fill(halo_buf_.begin(), halo_buf_.begin() + static_cast<size_t>(nall) * comm_width_, 0.0);
+    for (size_t m = 0; m < index.size(); ++m)
+      std::copy(grad_all_.begin() + m * comm_width_, grad_all_.begin() + (m + 1) * comm_width_,
+                halo_buf_.begin() + static_cast<size_t>(index[m]) * comm_width_);
+    comm->reverse_comm(this, comm_width_);
+    grad_local_.assign(halo_buf_.begin(), halo_buf_.begin() + static_cast<size_t>(nlocal) * comm_width_);
+  }
+  model_->halo_finish(*out_);
+}
+
+void PairDensnet::halo_rows_to_model(int width, std::vector<double> &dst)
+{
+  const auto &index = graph_->lammps_index();
+  dst.resize(index.size() * width);
+  for (size_t m = 0; m < index.size(); ++m)
+    std::copy(halo_buf_.begin() + static_cast<size_t>(index[m]) * width,
+              halo_buf_.begin() + static_cast<size_t>(index[m] + 1) * width, dst.begin() + m * width);
+}
+
+int PairDensnet::pack_forward_comm(int n, int *list, double *buf, int /*pbc_flag*/, int * /*pbc*/)
+{
+  int m = 0;
+  for (int i = 0; i < n; ++i) {
+    const double *row = halo_buf_.data() + static_cast<size_t>(list[i]) * comm_width_;
+    for (int c = 0; c < comm_width_; ++c) buf[m++] = row[c];
+  }
+  return m;
+}
+
+void PairDensnet::unpack_forward_comm(int n, int first, double *buf)
+{
+  std::copy(buf, buf + static_cast<size_t>(n) * comm_width_,
+            halo_buf_.begin() + static_cast<size_t>(first) * comm_width_);
+}
+
+int PairDensnet::pack_reverse_comm(int n, int first, double *buf)
+{
+  const size_t count = static_cast<size_t>(n) * comm_width_;
+  std::copy(halo_buf_.begin() + static_cast<size_t>(first) * comm_width_,
+            halo_buf_.begin() + static_cast<size_t>(first) * comm_width_ + count, buf);
+  return static_cast<int>(count);
+}
+
+void PairDensnet::unpack_reverse_comm(int n, int *list, double *buf)
+{
+  int m = 0;
+  for (int i = 0; i < n; ++i) {
+    double *row = halo_buf_.data() + static_cast<size_t>(list[i]) * comm_width_;
+    for (int c = 0; c < comm_width_; ++c) row[c] += buf[m++];
+  }
+}
+
 double PairDensnet::memory_usage()
 {
   double bytes = Pair::memory_usage();
-  bytes += 8.0 * (charges_.capacity() + dipoles_.capacity());
+  bytes += 8.0 * (charges_.capacity() + dipoles_.capacity() + halo_buf_.capacity());
   bytes += 8.0 * (out_->forces.capacity() + out_->atom_energy.capacity() +
                   out_->charges.capacity() + out_->dipoles.capacity());
   return bytes;

@@ -30,6 +30,12 @@ class PairDensnet : public Pair {
   double init_one(int i, int j) override;
   double memory_usage() override;
 
+  // Halo mode: node states of one stage (comm_width_ values per atom, rows of halo_buf_ by LAMMPS index)
+  int pack_forward_comm(int n, int *list, double *buf, int pbc_flag, int *pbc) override;
+  void unpack_forward_comm(int n, int first, double *buf) override;
+  int pack_reverse_comm(int n, int first, double *buf) override;
+  void unpack_reverse_comm(int n, int *list, double *buf) override;
+
   // Per-atom results of the last evaluation, for compute densnet/atom. Indexed by local atom
   // index as of timestep last_step(); charges in e, dipoles [3*nlocal] in e*A.
   const std::vector<double> &local_charges() const { return charges_; }
@@ -38,11 +44,11 @@ class PairDensnet : public Pair {
   bool evaluated() const { return evaluated_; }
 
  private:
-  enum class Mode { Auto, Ghost, Shift };
+  enum class Mode { Auto, Ghost, Shift, Halo };
 
   std::string device_ = "cpu";
   Mode mode_ = Mode::Auto;
-  bool use_shift_ = false;    // resolved mode for the current run
+  Mode resolved_ = Mode::Shift;    // mode of the current run (never Auto)
   int threads_ = 1;
   bool optimize_ = false;    // TorchScript graph-executor optimisation (profiling + fusion)
   double cutoff_ = 0.0;       // model cutoff (Angstrom)
@@ -55,6 +61,12 @@ class PairDensnet : public Pair {
   std::vector<int64_t> type_map_;    // LAMMPS type (1..ntypes) -> model type index
 
   std::vector<double> charges_, dipoles_;
+  std::vector<double> halo_buf_;          // [nmax * max width], rows by LAMMPS atom index
+  int comm_width_ = 0;                    // values per atom of the stage being communicated
+  std::vector<double> state_local_, state_all_, grad_local_, grad_all_;
+
+  void compute_halo();
+  void halo_rows_to_model(int width, std::vector<double> &dst);    // halo_buf_ rows -> model atoms
   bigint last_step_ = -1;
   bool evaluated_ = false;
 

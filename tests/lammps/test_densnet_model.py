@@ -23,6 +23,7 @@ from lammps_helpers import (
     lmp_one_and_two_ranks,
     molecule_box,
     new_lammps,
+    pair_virial,
     setup_commands,
     write_data,
 )
@@ -45,6 +46,7 @@ def python_model(atoms, model) -> dict[str, np.ndarray]:
         "dipole": a.get_dipole_moment(),
         "atom_energy": eager["atom_energy"],
         "atomic_dipoles": eager["atomic_dipoles"],
+        "virial": eager["virial"],
         "eager_energy": eager["energy"],
         "eager_dipole": total_dipole(atoms, eager),
     }
@@ -60,7 +62,8 @@ def lammps_run0(plugin: Path, data: Path, model: Path, boundary: str, pair_args:
             """
             compute dip all densnet/atom
             compute pe all pe/atom
-            thermo_style custom step pe c_dip[1] c_dip[2] c_dip[3] c_dip[4]
+            compute p all pressure NULL virial
+            thermo_style custom step pe c_dip[1] c_dip[2] c_dip[3] c_dip[4] c_p
             run 0
             """
         )
@@ -70,6 +73,7 @@ def lammps_run0(plugin: Path, data: Path, model: Path, boundary: str, pair_args:
             "energy": np.array([lmp.get_thermo("pe")]),
             "atom_energy": compute_by_id(lmp, "pe", array=False),
             "forces": by_id(lmp, "f"),
+            "virial": pair_virial(lmp),
             "charges": q[:, 0],
             "atomic_dipoles": q[:, 1:],
             "dipole": np.array(vec[:3], copy=True),
@@ -80,7 +84,7 @@ def lammps_run0(plugin: Path, data: Path, model: Path, boundary: str, pair_args:
 
 
 def check(res: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> None:
-    for key in ("energy", "atom_energy", "forces", "charges", "atomic_dipoles", "dipole"):
+    for key in ("energy", "atom_energy", "forces", "virial", "charges", "atomic_dipoles", "dipole"):
         assert_matches(res[key], ref[key], key)
     # the calculator and the eager contract model agree with each other, too
     assert_matches(ref["eager_energy"], ref["energy"], "eager vs calculator energy")
@@ -97,7 +101,7 @@ def box():
     return atoms
 
 
-@pytest.mark.parametrize("mode", ["shift", "ghost"])
+@pytest.mark.parametrize("mode", ["shift", "ghost", "halo"])
 def test_gas_phase_ethanol_matches_python_model(plugin, densnet_model, tmp_path, mode):
     atoms = ethanol_gas()
     data = write_data(tmp_path / "ethanol.data", atoms, ELEMENTS)
@@ -105,17 +109,20 @@ def test_gas_phase_ethanol_matches_python_model(plugin, densnet_model, tmp_path,
     check(res, python_model(atoms, densnet_model))
 
 
-@pytest.mark.parametrize("mode", ["shift", "ghost"])
+@pytest.mark.parametrize("mode", ["shift", "ghost", "halo"])
 def test_periodic_molecule_box_matches_python_model(plugin, densnet_model, box, tmp_path, mode):
     data = write_data(tmp_path / "box.data", box, ELEMENTS)
     res = lammps_run0(plugin, data, densnet_model.path, "p p p", f"mode {mode}")
     check(res, python_model(box, densnet_model))
 
 
-def test_mpi_two_ranks_match_one_rank_and_python_model(plugin, densnet_model, box, tmp_path):
-    """mpirun -np 2 (ghost mode) = 1 rank (shift mode) = Python model, at step 0 and after 4 MD steps."""
-    one, two = lmp_one_and_two_ranks(plugin, densnet_model.path, box, tmp_path)
-    assert "densnet: shift mode" in one["log"] and "densnet: ghost mode" in two["log"]
+@pytest.mark.parametrize("mode", ["halo", "ghost"])
+def test_mpi_two_ranks_match_one_rank_and_python_model(plugin, densnet_model, box, tmp_path, mode):
+    """mpirun -np 2 (halo mode, the default for several ranks, or ghost mode) = 1 rank (shift mode) = Python
+    model, at step 0 and after 4 MD steps."""
+    one, two = lmp_one_and_two_ranks(plugin, densnet_model.path, box, tmp_path,
+                                     pair_args_2="" if mode == "halo" else "mode ghost")
+    assert "densnet: shift mode" in one["log"] and f"densnet: {mode} mode" in two["log"]
     assert any(f"{g} MPI processor grid" in two["log"] for g in ("2 by 1 by 1", "1 by 2 by 1", "1 by 1 by 2"))
     for key in one:
         if key != "log":

