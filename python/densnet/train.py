@@ -141,17 +141,44 @@ class Sample:
     forces: torch.Tensor | None
     dipole: torch.Tensor | None
     j: torch.Tensor | None
-    grid: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # phi [P, n_flat], w [P] A^3, rho [P]
+    grid: GridPoints | None = None
 
 
-def grid_sample(frame, density_basis: dict, orbital_basis: dict, n_points: int, seed: int, dtype: torch.dtype):
-    """Random subset of the level-3 PySCF grid with weights rescaled (unbiased integrals) and the exact KS density.
+#: Density-basis values on the grid points of all training frames are kept in memory up to this size;
+#: above it (rich bases, many frames) they are re-evaluated for every batch (PySCF eval_gto).
+PHI_MEMORY_BUDGET = 4.0e9  # bytes
 
-    Returns (phi [P, n_flat] density-basis values, w [P] bohr^3, rho_dft [P] e/bohr^3)."""
+
+@dataclass
+class GridPoints:
+    """Sampled grid points of one frame: coords [P, 3] bohr, w [P] bohr^3 (rescaled weights), rho [P] e/bohr^3
+    (exact KS density); phi [P, n_flat] density-basis values, stored or (None) evaluated on demand."""
+
+    coords: np.ndarray
+    w: torch.Tensor
+    rho: torch.Tensor
+    phi: torch.Tensor | None
+    numbers: np.ndarray
+    positions: np.ndarray  # A
+    density_basis: dict
+
+    def values(self) -> torch.Tensor:
+        """phi [P, n_flat] (model dtype)."""
+        if self.phi is not None:
+            return self.phi
+        from .model.observables import density_mol
+
+        mol = density_mol(self.numbers, self.positions, self.density_basis)
+        return torch.tensor(mol.eval_gto("GTOval_sph", self.coords), dtype=self.w.dtype)
+
+
+def grid_sample(frame, density_basis: dict, orbital_basis: dict, n_points: int, seed: int, dtype: torch.dtype,
+                store_phi: bool = True) -> GridPoints:
+    """Random subset of the level-3 PySCF grid with weights rescaled (unbiased integrals) and the exact KS
+    density of the frame's stored density matrix."""
     from pyscf import dft
 
     from .dft import make_mol
-    from .model.observables import density_mol
 
     mol = make_mol(frame.numbers, frame.positions, orbital_basis)
     grids = dft.gen_grid.Grids(mol)
@@ -162,13 +189,25 @@ def grid_sample(frame, density_basis: dict, orbital_basis: dict, n_points: int, 
     coords, w = grids.coords[idx], grids.weights[idx] * len(grids.weights) / len(idx)
     ni = dft.numint.NumInt()
     rho = ni.eval_rho(mol, ni.eval_ao(mol, coords), frame.dm)
-    phi = density_mol(frame.numbers, frame.positions, density_basis).eval_gto("GTOval_sph", coords)
-    return (torch.tensor(phi, dtype=dtype), torch.tensor(w, dtype=dtype), torch.tensor(rho, dtype=dtype))
+    g = GridPoints(np.ascontiguousarray(coords), torch.tensor(w, dtype=dtype), torch.tensor(rho, dtype=dtype),
+                   None, np.asarray(frame.numbers), np.asarray(frame.positions), density_basis)
+    if store_phi:
+        g.phi = g.values()
+    return g
+
+
+def phi_bytes(frames, tables, elements: list[str], n_points: int, dtype: torch.dtype) -> float:
+    """Memory (bytes) of stored phi for ``frames`` (n_points per frame)."""
+    from ase.data import chemical_symbols
+
+    per_el = dict(zip(elements, tables.n_functions, strict=True))
+    n_flat = sum(per_el[chemical_symbols[int(z)]] for f in frames for z in f.numbers)
+    return float(n_flat) * n_points * torch.finfo(dtype).bits / 8
 
 
 def make_samples(frames, elements: list[str], tables, cutoff: float, dtype: torch.dtype,
                  density_basis: dict | None, with_j: bool = True, orbital_basis: dict | None = None,
-                 grid_points: int = 0) -> list[Sample]:
+                 grid_points: int = 0, store_phi: bool = True) -> list[Sample]:
     from ase.data import chemical_symbols
 
     from .model.observables import density_mol, padded_coefficients
@@ -187,7 +226,7 @@ def make_samples(frames, elements: list[str], tables, cutoff: float, dtype: torc
         t = (lambda x: None if x is None else torch.tensor(np.asarray(x), dtype=dtype))  # noqa: E731
         grid = None
         if grid_points and f.dm is not None and orbital_basis:
-            grid = grid_sample(f, density_basis, orbital_basis, grid_points, int(f.index), dtype)
+            grid = grid_sample(f, density_basis, orbital_basis, grid_points, int(f.index), dtype, store_phi)
         out.append(Sample(t(f.positions), torch.tensor(types), torch.tensor(ei), t(sh), coeffs,
                           None if f.energy is None else float(f.energy), t(f.forces), t(f.dipole), j, grid))
     return out
@@ -268,8 +307,8 @@ def l1_loss(pred: torch.Tensor, batch: dict, tables_nf: torch.Tensor) -> torch.T
     """Mean over molecules of 100 * int |rho_pred - rho_KS| / N_el on sampled grid points (eps_rho, %)."""
 
     def one(s, p: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        phi, w, rho = s.grid
-        return 100.0 * (w * (phi @ p[m] - rho).abs()).sum() / (rho * w).sum()
+        g = s.grid
+        return 100.0 * (g.w * (g.values() @ p[m] - g.rho).abs()).sum() / (g.rho * g.w).sum()
 
     return _mean_over_molecules(pred, batch, tables_nf, one)
 
@@ -381,11 +420,15 @@ class Trainer:
         if cfg["density_loss"] != "coulomb" and (ds.orbital_basis is None or any(f.dm is None for f in train_frames)):
             raise DensnetError(f"{cfg['data']}: density_loss {cfg['density_loss']!r} needs stored density matrices "
                                "(densnet label --store-dm float32); use density_loss: coulomb")
+        val_frames = ds.split("val")
+        need = phi_bytes(train_frames + val_frames, self.tables, self.elements, n_grid, self.dtype)
+        self.store_phi = need <= PHI_MEMORY_BUDGET
         mk = (lambda fr, n: make_samples(fr, self.elements, self.tables, self.model.cutoff,  # noqa: E731
-                                         self.dtype, ds.density_basis, orbital_basis=ds.orbital_basis, grid_points=n))
+                                         self.dtype, ds.density_basis, orbital_basis=ds.orbital_basis, grid_points=n,
+                                         store_phi=self.store_phi))
         # val frames always get grid points: the relative L1 density error is logged whatever the loss
         self.train_set = mk(train_frames, n_grid if cfg["density_loss"] != "coulomb" else 0)
-        self.val_set = mk(ds.split("val"), n_grid)
+        self.val_set = mk(val_frames, n_grid)
         scale, shift, e_scale = normalisation(self.train_set, self.tables, ds.atom_energies, self.elements)
         self.model.set_normalisation(scale, shift, e_scale)
         self.model = self.model.to(self.dtype)
@@ -471,6 +514,9 @@ class Trainer:
 
         done = 0
         log = self.out / "log.csv"
+        if progress and not self.store_phi:
+            print(f"density-basis values on the grid points exceed {PHI_MEMORY_BUDGET / 1e9:g} GB: evaluated per "
+                  "batch instead of stored (slower density stage, same numbers)", flush=True)
         if self.csv_rows == 0 or not log.exists():
             with log.open("w", newline="") as fh:
                 csv.writer(fh).writerow(LOG_FIELDS)

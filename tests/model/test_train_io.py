@@ -163,3 +163,25 @@ def test_config_errors_name_the_key(tmp_path):
         with pytest.raises(DensnetError, match=match):
             load_config(cfg)
     assert load_config({"data": "x.h5", "model": {"cutoff": 5.0}})["model"] == {"cutoff": 5.0}
+
+
+def test_grid_values_on_demand_equal_stored(h2o_data, monkeypatch, tmp_path):
+    """Above the memory budget the density-basis values are evaluated per batch: same L1 loss as stored ones."""
+    import densnet.train as T
+    from densnet.dataset import load
+    from densnet.train import Trainer, load_config, make_samples
+
+    ds = load(h2o_data)
+    tr = Trainer(load_config({"data": str(h2o_data), "output": str(tmp_path), "grid_points": 500}))
+    assert tr.store_phi
+    frames = ds.split("val")
+    kw = dict(orbital_basis=ds.orbital_basis, grid_points=500)
+    a = make_samples(frames, tr.elements, tr.tables, tr.model.cutoff, tr.dtype, ds.density_basis, **kw)
+    b = make_samples(frames, tr.elements, tr.tables, tr.model.cutoff, tr.dtype, ds.density_basis, store_phi=False,
+                     **kw)
+    assert all(s.grid.phi is not None for s in a) and all(s.grid.phi is None for s in b)
+    batch = T.collate(b)
+    pred = torch.cat([s.coeffs for s in a]) * 1.01  # a wrong density: non-zero loss
+    assert T.l1_loss(pred, batch, tr.nf).item() == T.l1_loss(pred, T.collate(a), tr.nf).item() > 0
+    monkeypatch.setattr(T, "PHI_MEMORY_BUDGET", 1.0)
+    assert not Trainer(load_config({"data": str(h2o_data), "output": str(tmp_path), "grid_points": 500})).store_phi
