@@ -221,7 +221,10 @@ void PairDensnet::compute(int eflag, int vflag)
     } else {
       const auto mode = resolved_ == Mode::Shift ? densnet::GraphMode::Shift : densnet::GraphMode::Ghost;
       graph_->build(atom, list, mode, cutoff_, receptive_field_, type_map_);
-      model_->compute(graph_->input(), *out_);
+      if (graph_->n_local() > 0)
+        model_->compute(graph_->input(), *out_);
+      else
+        clear_output();    // a rank without atoms (e.g. an empty region of the box)
     }
   } catch (std::exception &e) {
     error->one(FLERR, "pair densnet: {}", e.what());
@@ -271,19 +274,29 @@ void PairDensnet::compute_halo()
   const int maxw = comm_forward;
   if (static_cast<int>(halo_buf_.size()) < atom->nmax * maxw) halo_buf_.resize(atom->nmax * maxw);
 
-  model_->halo_begin(graph_->input());
+  // The communications are collective: a rank without local atoms takes part with nothing to send.
+  const bool empty = nlocal == 0;
+  if (empty) {
+    clear_output();
+    state_local_.clear();
+    grad_local_.clear();
+    grad_all_.clear();
+  } else {
+    model_->halo_begin(graph_->input());
+  }
   for (int k = 0; k < S; ++k) {
-    model_->halo_forward(k, state_local_, *out_);
+    if (!empty) model_->halo_forward(k, state_local_, *out_);
     comm_width_ = static_cast<int>(w[k + 1]);
     std::copy(state_local_.begin(), state_local_.end(), halo_buf_.begin());    // rows 0..nlocal-1
     comm->forward_comm(this, comm_width_);
+    if (empty) continue;
     halo_rows_to_model(comm_width_, state_all_);
     model_->halo_set_state(k + 1, state_all_);
   }
-  model_->halo_readout(*out_, grad_local_);
+  if (!empty) model_->halo_readout(*out_, grad_local_);
   const auto &index = graph_->lammps_index();
   for (int k = S - 1; k >= 0; --k) {
-    model_->halo_backward(k, grad_local_, grad_all_);
+    if (!empty) model_->halo_backward(k, grad_local_, grad_all_);
     if (k == 0) break;
     comm_width_ = static_cast<int>(w[k]);
     std::fill(halo_buf_.begin(), halo_buf_.begin() + static_cast<size_t>(nall) * comm_width_, 0.0);
@@ -293,7 +306,17 @@ void PairDensnet::compute_halo()
     comm->reverse_comm(this, comm_width_);
     grad_local_.assign(halo_buf_.begin(), halo_buf_.begin() + static_cast<size_t>(nlocal) * comm_width_);
   }
-  model_->halo_finish(*out_);
+  if (!empty) model_->halo_finish(*out_);
+}
+
+void PairDensnet::clear_output()
+{
+  out_->energy = 0.0;
+  out_->atom_energy.clear();
+  out_->forces.clear();
+  out_->virial.assign(9, 0.0);
+  out_->charges.clear();
+  out_->dipoles.clear();
 }
 
 void PairDensnet::halo_rows_to_model(int width, std::vector<double> &dst)

@@ -238,3 +238,22 @@ def test_float32_export_through_cli_runs_in_lammps(plugin, densnet_model, tmp_pa
     for key in ("energy", "forces", "charges", "atomic_dipoles", "dipole"):
         assert_matches(res[key], ref[key], f"float32 {key}", rtol=1e-4)
     assert np.abs(res["forces"] - ref["forces"]).max() > 0  # really a float32 evaluation
+
+
+@pytest.mark.parametrize("mode", ["halo", "ghost"])
+def test_mpi_with_a_rank_that_owns_no_atoms(plugin, densnet_model, tmp_path, mode):
+    """2 ranks with all atoms in one rank's half of a periodic box (the other rank has no local atoms and no
+    ghosts; it still takes part in the collective communications): same as 1 rank, at step 0 and after 4 MD
+    steps."""
+    atoms = ethanol_gas(box=30.0)
+    atoms.positions += 6.0 - atoms.positions.mean(0)  # all within [4, 8] A: in the lower half along any axis
+    atoms.pbc = True
+    one, two = lmp_one_and_two_ranks(plugin, densnet_model.path, atoms, tmp_path,
+                                     pair_args_2="" if mode == "halo" else "mode ghost")
+    assert f"densnet: {mode} mode" in two["log"]
+    assert np.abs(atoms.positions - 6.0).max() < 2.5
+    for key in one:
+        if key != "log":
+            assert_matches(two[key], one[key], f"2 ranks vs 1 rank: {key}")
+    ref = python_model(atoms, densnet_model)
+    assert_matches(one["dump0"][:, 1:4], ref["forces"], "forces (lmp)")

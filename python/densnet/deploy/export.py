@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import DensnetError
+from .halo import halo_evaluate
 from .metadata import MetadataError, ModelMetadata, load_model, read_metadata, save_model
 from .reference import OUTPUT_KEYS, build_graph, types_of
 
@@ -140,6 +141,10 @@ def export_checkpoint(
         got2 = _run(scripted, atoms, md, device)  # the optimising executor recompiles on later calls
         rtol = CHECK_RTOL if dtype == "float64" else CHECK_RTOL_FLOAT32
         bad = compare_outputs(got, ref, rtol) + compare_outputs(got2, ref, rtol)
+        # halo mode (LAMMPS on several ranks): the stage methods over two simulated domains
+        frac = atoms.get_scaled_positions(wrap=True)
+        halo = halo_evaluate(scripted, atoms, (frac[:, 0] >= 0.5).astype(int), md, device)
+        bad += [f"halo mode: {b}" for b in compare_outputs(halo, ref, rtol)]
         if bad:
             raise DensnetError("the scripted model disagrees with the eager model on a test geometry: "
                                f"{', '.join(bad)}; {output} not written")

@@ -25,10 +25,11 @@ from .metadata import ModelMetadata
 from .reference import build_graph, types_of
 
 
-def halo_evaluate(module, atoms: Atoms, owner: np.ndarray, metadata: ModelMetadata) -> dict[str, np.ndarray]:
-    """Energy [1], forces [N, 3], virial [3, 3], charges [N], atomic_dipoles [N, 3] of ``atoms``, each atom
-    computed by the rank ``owner[i]`` that owns it (ranks 0..max(owner)); float64 numpy arrays, units as in
-    :func:`densnet.deploy.reference.evaluate`."""
+def halo_evaluate(module, atoms: Atoms, owner: np.ndarray, metadata: ModelMetadata,
+                  device: str = "cpu") -> dict[str, np.ndarray]:
+    """Energy [1], atom_energy [N], forces [N, 3], virial [3, 3], charges [N], atomic_dipoles [N, 3] of
+    ``atoms``, each atom computed by the rank ``owner[i]`` that owns it (ranks 0..max(owner)); float64 numpy
+    arrays, units as in :func:`densnet.deploy.reference.evaluate`; ``device``: where the module runs."""
     dtype = metadata.torch_dtype
     (i_all, j_all), _, s_all = build_graph(atoms, metadata.cutoff)
     box = np.asarray(atoms.cell.array) if atoms.pbc.any() else np.zeros((3, 3))
@@ -53,8 +54,10 @@ def halo_evaluate(module, atoms: Atoms, owner: np.ndarray, metadata: ModelMetada
         orig = np.array([a for a, _ in atoms], np.int64)
         pos = positions[orig] + np.array([s for _, s in atoms], float).reshape(-1, 3) @ box
         ranks.append({"local": local, "orig": orig, "pos": pos,
-                      "edge_index": torch.tensor(np.array([centres, neighbours], np.int64).reshape(2, -1)),
-                      "types": torch.as_tensor(types[orig])})
+                      "edge_index": torch.tensor(np.array([centres, neighbours], np.int64).reshape(2, -1),
+                                                 device=device),
+                      "types": torch.as_tensor(types[orig], device=device),
+                      "index": torch.as_tensor(orig, device=device), "local_t": torch.as_tensor(local, device=device)})
     widths = module.halo_widths()
     n_stages = len(widths) - 1
 
@@ -62,55 +65,55 @@ def halo_evaluate(module, atoms: Atoms, owner: np.ndarray, metadata: ModelMetada
     charges, dipoles = np.zeros(n), np.zeros((n, 3))
     for rk in ranks:
         ei = rk["edge_index"]
-        pos = torch.as_tensor(rk["pos"], dtype=dtype)
+        pos = torch.as_tensor(rk["pos"], dtype=dtype, device=device)
         rk["vec"] = (pos[ei[1]] - pos[ei[0]]).requires_grad_(True)
         rk["edge"] = [t for t in module.halo_edges(rk["vec"])]
         rk["leaf"] = [module.halo_embed(rk["types"]).detach()]
         rk["out"] = []
     for k in range(n_stages):
-        state = torch.zeros(n, widths[k + 1], dtype=dtype)  # what each owner computed
+        state = torch.zeros(n, widths[k + 1], dtype=dtype, device=device)  # what each owner computed
         for rk in ranks:
             nl = len(rk["local"])
             out, aux = module.halo_stage(k, rk["leaf"][k], rk["types"], rk["edge_index"], *rk["edge"], nl)
             rk["out"].append(out)
-            state[rk["local"]] = out.detach()
+            state[rk["local_t"]] = out.detach()
             if aux.shape[1] == 4:
-                charges[rk["local"]] = aux[:, 0].detach().double().numpy()
-                dipoles[rk["local"]] = aux[:, 1:].detach().double().numpy()
+                charges[rk["local"]] = aux[:, 0].detach().cpu().double().numpy()
+                dipoles[rk["local"]] = aux[:, 1:].detach().cpu().double().numpy()
         for rk in ranks:  # forward communication
-            rk["leaf"].append(state[rk["orig"]].clone().requires_grad_(True))
-    energy = 0.0
-    grad_state = torch.zeros(n, widths[-1], dtype=dtype)
+            rk["leaf"].append(state[rk["index"]].clone().requires_grad_(True))
+    atom_energy = np.zeros(n)
+    grad_state = torch.zeros(n, widths[-1], dtype=dtype, device=device)
     for rk in ranks:
         nl = len(rk["local"])
         last = rk["leaf"][n_stages][:nl]
-        e = module.halo_readout(last, rk["types"][:nl]).sum()
-        energy += float(e.detach())
-        (g,) = torch.autograd.grad(e, [rk["leaf"][n_stages]])
-        grad_state.index_add_(0, torch.as_tensor(rk["orig"]), g)  # reverse communication (readout: locals only)
+        e = module.halo_readout(last, rk["types"][:nl])
+        atom_energy[rk["local"]] = e.detach().cpu().double().numpy()
+        (g,) = torch.autograd.grad(e.sum(), [rk["leaf"][n_stages]])
+        grad_state.index_add_(0, rk["index"], g)  # reverse communication (readout: locals only)
 
     # backward, stage by stage
     edge_grads = [[torch.zeros_like(t) for t in rk["edge"]] for rk in ranks]
     for k in range(n_stages - 1, -1, -1):
-        new = torch.zeros(n, widths[k], dtype=dtype)
+        new = torch.zeros(n, widths[k], dtype=dtype, device=device)
         for r, rk in enumerate(ranks):
             want = [rk["leaf"][k]] + rk["edge"] if k > 0 else rk["edge"]
-            gs = torch.autograd.grad([rk["out"][k]], want, [grad_state[rk["local"]]], retain_graph=True,
+            gs = torch.autograd.grad([rk["out"][k]], want, [grad_state[rk["local_t"]]], retain_graph=True,
                                      allow_unused=True)
             for m, g in enumerate(gs[1:] if k > 0 else gs):
                 if g is not None:
                     edge_grads[r][m] += g
             if k > 0:
-                new.index_add_(0, torch.as_tensor(rk["orig"]), gs[0])  # reverse communication
+                new.index_add_(0, rk["index"], gs[0])  # reverse communication
         grad_state = new
 
     forces, virial = np.zeros((n, 3)), np.zeros((3, 3))
     for r, rk in enumerate(ranks):
         (g_vec,) = torch.autograd.grad(rk["edge"], [rk["vec"]], edge_grads[r])
-        g = g_vec.detach().double().numpy()
-        ei = rk["edge_index"].numpy()
+        g = g_vec.detach().cpu().double().numpy()
+        ei = rk["edge_index"].cpu().numpy()
         np.add.at(forces, rk["orig"][ei[0]], g)
         np.add.at(forces, rk["orig"][ei[1]], -g)
-        virial -= rk["vec"].detach().double().numpy().T @ g
-    return {"energy": np.array([energy]), "forces": forces, "virial": virial, "charges": charges,
-            "atomic_dipoles": dipoles}
+        virial -= rk["vec"].detach().cpu().double().numpy().T @ g
+    return {"energy": np.array([atom_energy.sum()]), "atom_energy": atom_energy, "forces": forces, "virial": virial,
+            "charges": charges, "atomic_dipoles": dipoles}
