@@ -74,7 +74,8 @@ void to_vector(const torch::Tensor &t, std::vector<double> &dst)
 
 }    // namespace
 
-Model::Model(const std::string &path, const std::string &device) : impl_(std::make_unique<Impl>())
+Model::Model(const std::string &path, const std::string &device, int local_rank) :
+    impl_(std::make_unique<Impl>())
 {
   impl_->path = path;
   {
@@ -85,7 +86,8 @@ Model::Model(const std::string &path, const std::string &device) : impl_(std::ma
     if (!torch::cuda::is_available())
       throw std::runtime_error("device cuda requested, but libtorch sees no CUDA device "
                                "(this torch build or machine has no GPU); use device cpu");
-    impl_->device = torch::Device(torch::kCUDA);
+    const int n_gpu = static_cast<int>(torch::cuda::device_count());
+    impl_->device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % n_gpu));
   } else if (device != "cpu") {
     throw std::runtime_error("unknown device '" + device + "' (use cpu or cuda)");
   }
@@ -126,6 +128,7 @@ Model::~Model() = default;
 
 const ModelMetadata &Model::metadata() const { return impl_->metadata; }
 const std::string &Model::path() const { return impl_->path; }
+std::string Model::device_name() const { return impl_->device.str(); }
 
 void Model::set_num_threads(int n)
 {

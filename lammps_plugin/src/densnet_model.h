@@ -35,15 +35,17 @@ struct ModelOutput {
 
 class Model {
  public:
-  // Load `path` on `device` ("cpu" or "cuda"). Throws std::runtime_error with a readable sentence
+  // Load `path` on `device` ("cpu" or "cuda"; with cuda, GPU number local_rank % number of visible GPUs,
+  // so that the ranks of a node spread over its GPUs). Throws std::runtime_error with a readable sentence
   // (naming the file) for missing, corrupt, foreign or incompatible files; never lets c10 errors out.
-  Model(const std::string &path, const std::string &device);
+  Model(const std::string &path, const std::string &device, int local_rank = 0);
   ~Model();
   Model(const Model &) = delete;
   Model &operator=(const Model &) = delete;
 
   const ModelMetadata &metadata() const;
   const std::string &path() const;
+  std::string device_name() const;    // e.g. "cpu", "cuda:1"
 
   // Run forward(); throws std::runtime_error on failure.
   void compute(const ModelInput &in, ModelOutput &out);

@@ -112,7 +112,7 @@ void PairDensnet::coeff(int narg, char **arg)
 
   const std::string path = arg[2];
   try {
-    model_ = std::make_unique<densnet::Model>(path, device_);
+    model_ = std::make_unique<densnet::Model>(path, device_, local_rank());
   } catch (std::exception &e) {
     model_.reset();
     error->all(FLERR, "pair densnet: {}", e.what());
@@ -144,6 +144,17 @@ void PairDensnet::coeff(int narg, char **arg)
                    "densnet {}, basis '{}', {})\n",
                    path, utils::join_words(md.elements, " "), md.cutoff, md.receptive_field,
                    md.dtype, md.densnet_version, md.basis, md.level_of_theory);
+}
+
+/* Rank of this process among the ranks on its node (MPI shared-memory communicator): selects the GPU. */
+int PairDensnet::local_rank() const
+{
+  MPI_Comm node;
+  MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, comm->me, MPI_INFO_NULL, &node);
+  int rank = 0;
+  MPI_Comm_rank(node, &rank);
+  MPI_Comm_free(&node);
+  return rank;
 }
 
 void PairDensnet::init_style()
@@ -197,9 +208,11 @@ void PairDensnet::init_style()
   densnet::Model::set_num_threads(threads_);
   densnet::Model::set_jit_optimize(optimize_);
   if (comm->me == 0)
-    utils::logmesg(lmp, "densnet: {} mode, {} torch thread(s) per rank, device {}, TorchScript optimize {}\n",
+    utils::logmesg(lmp,
+                   "densnet: {} mode, {} torch thread(s) per rank, device {} (rank 0), "
+                   "TorchScript optimize {}\n",
                    resolved_ == Mode::Shift ? "shift" : (resolved_ == Mode::Halo ? "halo" : "ghost"),
-                   threads_, device_, optimize_ ? "yes" : "no");
+                   threads_, model_->device_name(), optimize_ ? "yes" : "no");
 }
 
 double PairDensnet::init_one(int i, int j)

@@ -66,6 +66,7 @@ class PairDensnet : public Pair {
   std::vector<double> state_local_, state_all_, grad_local_, grad_all_;
 
   void compute_halo();
+  int local_rank() const;
   void clear_output();    // zero energy/virial, no per-atom values (a rank without local atoms)
   void halo_rows_to_model(int width, std::vector<double> &dst);    // halo_buf_ rows -> model atoms
   bigint last_step_ = -1;
