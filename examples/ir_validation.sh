@@ -3,17 +3,22 @@
 # the DFT harmonic spectrum, densnet's own harmonic spectrum and experimental bands -> stability check.
 #
 #   CKPT=examples/ethanol/model/model.ckpt START=examples/spectra/ethanol_trans_pbe_def2svp_opt.xyz \
-#   STICKS=examples/spectra/ethanol_trans_pbe_def2svp_sticks.csv BANDS=examples/ethanol/ir_bands.txt \
-#   OUT=examples/ethanol/ir bash examples/ir_validation.sh
+#   REFS="examples/spectra/ethanol_trans_pbe_def2svp_opt.xyz:examples/spectra/ethanol_trans_pbe_def2svp_sticks.csv:0.211 \
+#         examples/spectra/ethanol_gauche_pbe_def2svp_opt.xyz:examples/spectra/ethanol_gauche_pbe_def2svp_sticks.csv:0.789" \
+#   BANDS=examples/ethanol/ir_bands.txt OUT=examples/ethanol/ir bash examples/ir_validation.sh
 #
+# REFS: one STRUCTURE:DFT_STICKS:WEIGHT per conformer (weights: populations at the MD temperature); the
+# DFT sticks are weighted into one reference spectrum, and densnet's own harmonic spectrum is computed from
+# each STRUCTURE (re-optimised with the model) with the same weights.
 # Optional: REPLICAS (4), PRODUCTION (12.5ps per replica), EQUILIBRATE (5ps), PARALLEL (2 replicas at once),
 # TEMPERATURE (300). Resumable: re-run the same command (finished replicas are skipped, unfinished ones
-# continue from their LAMMPS restart files). Writes to $OUT: model.pt, md/replica-NN/, ir.csv, ir.png,
-# peaks.csv, sticks_model.csv (+ opt_model.xyz), peak_table.md, stability.json.
+# continue from their LAMMPS restart files; the harmonic spectra are kept once written).
+# Writes to $OUT: model.pt, md/replica-NN/, ir.csv, ir.png, peaks.csv, sticks_model_K.csv (+ opt_model_K.xyz),
+# sticks_dft_mix.csv (the weighted DFT reference), peak_table.md, stability.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
-: "${CKPT:?set CKPT}" "${START:?set START}" "${STICKS:?set STICKS}" "${OUT:?set OUT}"
+: "${CKPT:?set CKPT}" "${START:?set START}" "${REFS:?set REFS}" "${OUT:?set OUT}"
 mkdir -p "$OUT"
 
 $BIN/densnet-export "$CKPT" -o "$OUT/model.pt"
@@ -23,10 +28,31 @@ $BIN/densnet lammps md "$OUT/model.pt" "$START" -o "$OUT/md" --replicas "${REPLI
   --production "${PRODUCTION:-12.5ps}" --plugin "$PLUGIN"
 BANDS_ARG=()
 [ -n "${BANDS:-}" ] && BANDS_ARG=(--bands "$BANDS")
+DFT=() MODEL=() k=0
+for ref in $REFS; do
+  IFS=: read -r structure sticks weight <<< "$ref"
+  DFT+=("$sticks:$weight")
+  if [ ! -f "$OUT/sticks_model_$k.csv" ]; then
+    $BIN/densnet harmonic "$CKPT" "$structure" -o "$OUT/tmp_sticks.csv" --write-optimised "$OUT/opt_model_$k.xyz"
+    mv "$OUT/tmp_sticks.csv" "$OUT/sticks_model_$k.csv"
+  fi
+  MODEL+=("$OUT/sticks_model_$k.csv:$weight")
+  k=$((k + 1))
+done
+# the weighted DFT reference as one stick file, for the plot overlay
+$BIN/python - "$OUT/sticks_dft_mix.csv" "${DFT[@]}" <<'PY'
+import sys
+
+from densnet.bandtable import read_sticks
+
+nu, inten = read_sticks(sys.argv[2:])
+with open(sys.argv[1], "w") as fh:
+    fh.write(f"# weighted DFT harmonic sticks: {' + '.join(sys.argv[2:])}\nwavenumber_cm-1,intensity_km/mol\n")
+    fh.writelines(f"{a:.3f},{b:.6f}\n" for a, b in sorted(zip(nu, inten, strict=True)))
+PY
 $BIN/densnet ir "$OUT"/md/replica-*/dipole.dat -o "$OUT/ir.csv" --plot "$OUT/ir.png" --peaks "$OUT/peaks.csv" \
-  --sticks "$STICKS" "${BANDS_ARG[@]}"
-$BIN/densnet harmonic "$CKPT" "$START" -o "$OUT/sticks_model.csv" --write-optimised "$OUT/opt_model.xyz"
-$BIN/densnet ir-table "$STICKS" "$OUT/peaks.csv" --model-sticks "$OUT/sticks_model.csv" "${BANDS_ARG[@]}" \
+  --sticks "$OUT/sticks_dft_mix.csv" "${BANDS_ARG[@]}"
+$BIN/densnet ir-table "$OUT/peaks.csv" --dft-sticks "${DFT[@]}" --model-sticks "${MODEL[@]}" "${BANDS_ARG[@]}" \
   -o "$OUT/peak_table.md"
 ELEMENTS=$($BIN/python -c "from densnet.deploy.metadata import read_metadata; \
 print(' '.join(read_metadata('$OUT/model.pt').elements))")

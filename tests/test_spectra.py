@@ -307,7 +307,19 @@ def test_ir_table_matches_bands_and_judges_deviations(tmp_path, capsys):
     (tmp_path / "peaks.csv").write_text("# resolution 5\nwavenumber_cm-1,relative_height\n"
                                         + "".join(f"{a},{b}\n" for a, b in peaks))
     (tmp_path / "bands.txt").write_text("".join(f"{a} {b}\n" for a, b in exp))
-    assert main(["ir-table", str(tmp_path / "dft.csv"), str(tmp_path / "peaks.csv"), "-o", str(tmp_path / "t.md"),
-                 "--bands", str(tmp_path / "bands.txt"), "--model-sticks", str(tmp_path / "model.csv")]) in (0, None)
+    assert main(["ir-table", str(tmp_path / "peaks.csv"), "--dft-sticks", str(tmp_path / "dft.csv"), "-o",
+                 str(tmp_path / "t.md"), "--bands", str(tmp_path / "bands.txt"), "--model-sticks",
+                 str(tmp_path / "model.csv")]) in (0, None)
     text = (tmp_path / "t.md").read_text()
     assert "2 of 4 strong bands within 20 cm^-1" in text and "| C-O | 1065 | 1052 |" in text
+    # a conformer mixture: weights scale the intensities of each file (0.5 + 0.5 of the same = the same table)
+    from densnet.bandtable import read_sticks
+
+    nu, inten = read_sticks([f"{tmp_path / 'dft.csv'}:0.25", str(tmp_path / "model.csv")])
+    np.testing.assert_allclose(inten, np.concatenate([0.25 * dft[1], model[1]]))
+    np.testing.assert_allclose(nu, np.concatenate([dft[0], model[0]]))
+    assert main(["ir-table", str(tmp_path / "peaks.csv"), "--dft-sticks", f"{tmp_path / 'dft.csv'}:0.5",
+                 f"{tmp_path / 'dft.csv'}:0.5", "-o", str(tmp_path / "t2.md")]) in (0, None)
+    assert "| 1052 | 80.0 |" in (tmp_path / "t2.md").read_text()
+    with pytest.raises(DensnetError, match="FILE:WEIGHT"):
+        read_sticks([f"{tmp_path / 'dft.csv'}:heavy"])

@@ -131,19 +131,39 @@ def format_markdown(rows: list[BandRow], tolerance: float) -> str:
     return "\n".join(lines)
 
 
+def read_sticks(specs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Stick spectra ``FILE[:WEIGHT]`` (densnet harmonic CSVs) merged, intensities x weight (default 1): a
+    conformer mixture, e.g. Boltzmann populations of trans and gauche ethanol."""
+    nus, ints = [], []
+    for spec in specs:
+        path, _, weight = spec.rpartition(":") if not Path(spec).exists() and ":" in spec else (spec, "", "")
+        try:
+            w = float(weight) if weight else 1.0
+        except ValueError:
+            raise DensnetError(f"{spec!r}: expected FILE or FILE:WEIGHT (a number)") from None
+        if w < 0:
+            raise DensnetError(f"{spec!r}: negative weight")
+        nu, inten = read_csv_xy(path)
+        nus.append(nu)
+        ints.append(w * inten)
+    return np.concatenate(nus), np.concatenate(ints)
+
+
 def read_peaks(path: str | Path) -> list[tuple[float, float]]:
     """Peak table of ``densnet ir --peaks`` (wavenumber, relative height)."""
     nu, h = read_csv_xy(path)
     return list(zip(nu.tolist(), h.tolist(), strict=True))
 
 
-def command(dft_sticks: str, md_peaks: str, output: str | None, bands: str | None = None,
-            model_sticks: str | None = None, tolerance: float = 20.0, min_fraction: float = 0.1,
+def command(dft_sticks: list[str], md_peaks: str, output: str | None, bands: str | None = None,
+            model_sticks: list[str] | None = None, tolerance: float = 20.0, min_fraction: float = 0.1,
             merge: float = 10.0, window: float = 80.0, xh_above: float = 2500.0) -> list[BandRow]:
-    """``densnet ir-table``: print the table, write it (Markdown) to ``output``; returns the rows."""
-    rows = band_table(read_csv_xy(dft_sticks), read_peaks(md_peaks), read_bands(bands) if bands else None,
-                      read_csv_xy(model_sticks) if model_sticks else None, min_fraction, merge, window, xh_above)
-    head = (f"DFT harmonic: {dft_sticks}; densnet MD peaks: {md_peaks}; densnet harmonic: {model_sticks or '-'}; "
+    """``densnet ir-table``: print the table, write it (Markdown) to ``output``; returns the rows.
+    ``dft_sticks``/``model_sticks``: ``FILE[:WEIGHT]`` lists (see :func:`read_sticks`)."""
+    rows = band_table(read_sticks(dft_sticks), read_peaks(md_peaks), read_bands(bands) if bands else None,
+                      read_sticks(model_sticks) if model_sticks else None, min_fraction, merge, window, xh_above)
+    dft_desc, model_desc = " + ".join(dft_sticks), " + ".join(model_sticks) if model_sticks else "-"
+    head = (f"DFT harmonic: {dft_desc}; densnet MD peaks: {md_peaks}; densnet harmonic: {model_desc}; "
             f"experiment: {bands or '-'}. Strong bands: stick clusters (merged within {merge:g} cm^-1) with >= "
             f"{min_fraction:g} x the strongest intensity; matches within {window:g} cm^-1; cm^-1 throughout.")
     text = head + "\n\n" + format_markdown(rows, tolerance) + "\n"

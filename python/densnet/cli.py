@@ -360,11 +360,13 @@ def build_parser() -> argparse.ArgumentParser:
     ir.set_defaults(func=_cmd_ir)
 
     it = sub.add_parser("ir-table", help="peak table: experiment, DFT harmonic, densnet harmonic, densnet MD")
-    it.add_argument("dft_sticks", help="DFT stick CSV (densnet harmonic --dft)")
     it.add_argument("md_peaks", help="MD peak table CSV (densnet ir --peaks)")
+    it.add_argument("--dft-sticks", nargs="+", required=True, metavar="FILE[:WEIGHT]",
+                    help="DFT stick CSVs (densnet harmonic --dft), e.g. conformers with population weights")
     it.add_argument("-o", "--output", help="Markdown table")
     it.add_argument("--bands", help="experimental bands file (wavenumber assignment per line)")
-    it.add_argument("--model-sticks", help="densnet's own harmonic stick CSV (densnet harmonic MODEL)")
+    it.add_argument("--model-sticks", nargs="+", metavar="FILE[:WEIGHT]",
+                    help="densnet's own harmonic stick CSVs (densnet harmonic MODEL), same weights")
     it.add_argument("--tolerance", type=float, default=20.0, help="cm^-1 (verdict)")
     it.add_argument("--min-fraction", type=float, default=0.1, help="strong band: intensity >= this x strongest")
     it.add_argument("--merge", type=float, default=10.0, help="sticks closer than this (cm^-1) form one band")
