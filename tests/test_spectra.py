@@ -300,6 +300,7 @@ def test_ir_table_matches_bands_and_judges_deviations(tmp_path, capsys):
     assert [r.xh_stretch for r in rows] == [False, False, True, True]
     assert [r.verdict(20.0) for r in rows] == ["ok", "off", "ok", "off"]
     assert [r.verdict(30.0) for r in rows] == ["ok", "ok", "ok", "off"]
+    assert [r.verdict(20.0, have_model=False) for r in rows] == ["ok", "off", "not judged", "not judged"]
     # the CLI writes the same table
     (tmp_path / "dft.csv").write_text("wavenumber_cm-1,intensity_km/mol\n"
                                       + "".join(f"{a},{b}\n" for a, b in zip(*dft, strict=True)))

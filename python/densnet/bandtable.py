@@ -41,7 +41,11 @@ class BandRow:
     def deviation(self, other: float | None) -> float | None:
         return None if other is None else other - self.dft
 
-    def verdict(self, tolerance: float) -> str:
+    def verdict(self, tolerance: float, have_model: bool = True) -> str:
+        """"ok"/"off" (deviation within/beyond ``tolerance``), "no match", or "not judged" (an X-H stretch
+        when no densnet harmonic spectrum was given)."""
+        if self.xh_stretch and not have_model:
+            return "not judged"
         value = self.deviation(self.model if self.xh_stretch else self.md)
         if value is None:
             return "no match"
@@ -113,21 +117,26 @@ def _f(x: float | None, fmt: str = ".0f", signed: bool = False) -> str:
     return f"{x:+{fmt}}" if signed else f"{x:{fmt}}"
 
 
-def format_markdown(rows: list[BandRow], tolerance: float) -> str:
+def format_markdown(rows: list[BandRow], tolerance: float, have_model: bool = True) -> str:
     """The table as Markdown, with a summary line of the verdicts."""
     lines = ["| assignment (experiment) | experiment | DFT harmonic | I (km/mol) | densnet harmonic | densnet MD | "
              "MD - DFT | harmonic: densnet - DFT | experiment - DFT | verdict |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        verdict = r.verdict(tolerance) + (" (X-H: harmonic)" if r.xh_stretch else "")
+        verdict = r.verdict(tolerance, have_model) + (" (X-H: harmonic)" if r.xh_stretch and have_model else "")
         lines.append(
             f"| {r.assignment or '-'} | {_f(r.experiment)} | {r.dft:.0f} | {r.dft_intensity:.1f} | {_f(r.model)} | "
             f"{_f(r.md)} | {_f(r.deviation(r.md), signed=True)} | {_f(r.deviation(r.model), signed=True)} | "
             f"{_f(r.deviation(r.experiment), signed=True)} | {verdict} |")
-    n_ok = sum(r.verdict(tolerance) == "ok" for r in rows)
+    verdicts = [r.verdict(tolerance, have_model) for r in rows]
+    n_ok, n_judged = verdicts.count("ok"), len(rows) - verdicts.count("not judged")
     lines.append("")
-    lines.append(f"{n_ok} of {len(rows)} strong bands within {tolerance:g} cm^-1 (X-H stretches judged on densnet's "
-                 "harmonic band; their MD red shift is anharmonicity).")
+    if have_model:
+        lines.append(f"{n_ok} of {n_judged} strong bands within {tolerance:g} cm^-1 (X-H stretches judged on "
+                     "densnet's harmonic band; their MD red shift is anharmonicity).")
+    else:
+        lines.append(f"{n_ok} of {n_judged} strong bands below the X-H stretches within {tolerance:g} cm^-1; "
+                     f"{len(rows) - n_judged} X-H stretch bands not judged (needs --model-sticks).")
     return "\n".join(lines)
 
 
@@ -166,7 +175,7 @@ def command(dft_sticks: list[str], md_peaks: str, output: str | None, bands: str
     head = (f"DFT harmonic: {dft_desc}; densnet MD peaks: {md_peaks}; densnet harmonic: {model_desc}; "
             f"experiment: {bands or '-'}. Strong bands: stick clusters (merged within {merge:g} cm^-1) with >= "
             f"{min_fraction:g} x the strongest intensity; matches within {window:g} cm^-1; cm^-1 throughout.")
-    text = head + "\n\n" + format_markdown(rows, tolerance) + "\n"
+    text = head + "\n\n" + format_markdown(rows, tolerance, model_sticks is not None) + "\n"
     print(text)
     if output:
         Path(output).write_text(text)
