@@ -172,23 +172,75 @@ class GridPoints:
         return torch.tensor(mol.eval_gto("GTOval_sph", self.coords), dtype=self.w.dtype)
 
 
+class GridCache:
+    """(coords, w, rho) of sampled grid points by frame, kept in ``path`` (npz) so that a resumed or repeated
+    training does not rebuild the PySCF grids and KS densities (minutes for a thousand frames).
+
+    Entries are keyed by a hash of the frame's numbers and positions, the number of points, the seed and
+    ``identity`` (the dataset's level of theory); a missing or unreadable file just means recomputing."""
+
+    def __init__(self, path: Path | None, identity: str) -> None:
+        self.path, self.identity = path, identity
+        self.entries: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.new = 0
+        if path is not None and path.exists():
+            try:
+                with np.load(path) as z:
+                    off = z["offsets"]
+                    for k, key in enumerate(z["keys"]):
+                        a, b = off[k], off[k + 1]
+                        self.entries[str(key)] = (z["coords"][a:b], z["w"][a:b], z["rho"][a:b])
+            except (OSError, KeyError, ValueError):
+                self.entries = {}
+
+    def key(self, frame, n_points: int, seed: int) -> str:
+        import hashlib
+
+        h = hashlib.sha1(self.identity.encode())
+        h.update(np.ascontiguousarray(frame.numbers, np.int64).tobytes())
+        h.update(np.ascontiguousarray(frame.positions, np.float64).tobytes())
+        h.update(f"{n_points},{seed}".encode())
+        return h.hexdigest()
+
+    def save(self) -> None:
+        """Write the file (atomically) if entries were added."""
+        if self.path is None or not self.new:
+            return
+        keys = list(self.entries)
+        sizes = [len(self.entries[k][1]) for k in keys]
+        tmp = self.path.with_name(self.path.name + ".tmp.npz")
+        np.savez(tmp, keys=np.array(keys), offsets=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+                 coords=np.concatenate([self.entries[k][0] for k in keys]),
+                 w=np.concatenate([self.entries[k][1] for k in keys]),
+                 rho=np.concatenate([self.entries[k][2] for k in keys]))
+        tmp.replace(self.path)
+        self.new = 0
+
+
 def grid_sample(frame, density_basis: dict, orbital_basis: dict, n_points: int, seed: int, dtype: torch.dtype,
-                store_phi: bool = True) -> GridPoints:
+                store_phi: bool = True, cache: GridCache | None = None) -> GridPoints:
     """Random subset of the level-3 PySCF grid with weights rescaled (unbiased integrals) and the exact KS
-    density of the frame's stored density matrix."""
-    from pyscf import dft
+    density of the frame's stored density matrix (taken from ``cache`` when it has them)."""
+    key = cache.key(frame, n_points, seed) if cache is not None else ""
+    if cache is not None and key in cache.entries:
+        coords, w, rho = cache.entries[key]
+    else:
+        from pyscf import dft
 
-    from .dft import make_mol
+        from .dft import make_mol
 
-    mol = make_mol(frame.numbers, frame.positions, orbital_basis)
-    grids = dft.gen_grid.Grids(mol)
-    grids.level = 3
-    grids.build()
-    idx = np.random.default_rng(seed).choice(len(grids.weights), size=min(n_points, len(grids.weights)),
-                                             replace=False)
-    coords, w = grids.coords[idx], grids.weights[idx] * len(grids.weights) / len(idx)
-    ni = dft.numint.NumInt()
-    rho = ni.eval_rho(mol, ni.eval_ao(mol, coords), frame.dm)
+        mol = make_mol(frame.numbers, frame.positions, orbital_basis)
+        grids = dft.gen_grid.Grids(mol)
+        grids.level = 3
+        grids.build()
+        idx = np.random.default_rng(seed).choice(len(grids.weights), size=min(n_points, len(grids.weights)),
+                                                 replace=False)
+        coords, w = grids.coords[idx], grids.weights[idx] * len(grids.weights) / len(idx)
+        ni = dft.numint.NumInt()
+        rho = ni.eval_rho(mol, ni.eval_ao(mol, coords), frame.dm)
+        if cache is not None:
+            cache.entries[key] = (np.asarray(coords), np.asarray(w), np.asarray(rho))
+            cache.new += 1
     g = GridPoints(np.ascontiguousarray(coords), torch.tensor(w, dtype=dtype), torch.tensor(rho, dtype=dtype),
                    None, np.asarray(frame.numbers), np.asarray(frame.positions), density_basis)
     if store_phi:
@@ -207,7 +259,7 @@ def phi_bytes(frames, tables, elements: list[str], n_points: int, dtype: torch.d
 
 def make_samples(frames, elements: list[str], tables, cutoff: float, dtype: torch.dtype,
                  density_basis: dict | None, with_j: bool = True, orbital_basis: dict | None = None,
-                 grid_points: int = 0, store_phi: bool = True) -> list[Sample]:
+                 grid_points: int = 0, store_phi: bool = True, grid_cache: GridCache | None = None) -> list[Sample]:
     from ase.data import chemical_symbols
 
     from .model.observables import density_mol, padded_coefficients
@@ -226,7 +278,8 @@ def make_samples(frames, elements: list[str], tables, cutoff: float, dtype: torc
         t = (lambda x: None if x is None else torch.tensor(np.asarray(x), dtype=dtype))  # noqa: E731
         grid = None
         if grid_points and f.dm is not None and orbital_basis:
-            grid = grid_sample(f, density_basis, orbital_basis, grid_points, int(f.index), dtype, store_phi)
+            grid = grid_sample(f, density_basis, orbital_basis, grid_points, int(f.index), dtype, store_phi,
+                               grid_cache)
         out.append(Sample(t(f.positions), torch.tensor(types), torch.tensor(ei), t(sh), coeffs,
                           None if f.energy is None else float(f.energy), t(f.forces), t(f.dipole), j, grid))
     return out
@@ -423,12 +476,14 @@ class Trainer:
         val_frames = ds.split("val")
         need = phi_bytes(train_frames + val_frames, self.tables, self.elements, n_grid, self.dtype)
         self.store_phi = need <= PHI_MEMORY_BUDGET
+        cache = GridCache(self.out / "grid_cache.npz", json.dumps(ds.level_of_theory, sort_keys=True, default=str))
         mk = (lambda fr, n: make_samples(fr, self.elements, self.tables, self.model.cutoff,  # noqa: E731
                                          self.dtype, ds.density_basis, orbital_basis=ds.orbital_basis, grid_points=n,
-                                         store_phi=self.store_phi))
+                                         store_phi=self.store_phi, grid_cache=cache))
         # val frames always get grid points: the relative L1 density error is logged whatever the loss
         self.train_set = mk(train_frames, n_grid if cfg["density_loss"] != "coulomb" else 0)
         self.val_set = mk(val_frames, n_grid)
+        cache.save()
         scale, shift, e_scale = normalisation(self.train_set, self.tables, ds.atom_energies, self.elements)
         self.model.set_normalisation(scale, shift, e_scale)
         self.model = self.model.to(self.dtype)

@@ -185,3 +185,27 @@ def test_grid_values_on_demand_equal_stored(h2o_data, monkeypatch, tmp_path):
     assert T.l1_loss(pred, batch, tr.nf).item() == T.l1_loss(pred, T.collate(a), tr.nf).item() > 0
     monkeypatch.setattr(T, "PHI_MEMORY_BUDGET", 1.0)
     assert not Trainer(load_config({"data": str(h2o_data), "output": str(tmp_path), "grid_points": 500})).store_phi
+
+
+def test_grid_points_are_cached_in_the_run_directory(h2o_data, monkeypatch, tmp_path):
+    """A second start in the same run directory takes the sampled grid points and KS densities from
+    grid_cache.npz instead of rebuilding PySCF grids; the samples are identical."""
+    from pyscf.dft import gen_grid
+
+    from densnet.train import Trainer, load_config
+
+    cfg = {"data": str(h2o_data), "output": str(tmp_path), "grid_points": 500}
+    first = Trainer(load_config(cfg))
+    assert (tmp_path / "grid_cache.npz").exists()
+
+    def no_grids(self, *args, **kwargs):
+        raise AssertionError("grids rebuilt although cached")
+
+    monkeypatch.setattr(gen_grid.Grids, "build", no_grids)
+    again = Trainer(load_config(cfg))
+    for a, b in zip(first.train_set + first.val_set, again.train_set + again.val_set, strict=True):
+        assert torch.equal(a.grid.w, b.grid.w) and torch.equal(a.grid.rho, b.grid.rho)
+        assert np.array_equal(a.grid.coords, b.grid.coords) and torch.equal(a.grid.values(), b.grid.values())
+    monkeypatch.undo()
+    (tmp_path / "grid_cache.npz").write_bytes(b"garbage")  # an unreadable cache is recomputed, not trusted
+    assert len(Trainer(load_config(cfg)).train_set) == len(first.train_set)
