@@ -4,6 +4,8 @@
 #include "neigh_list.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -74,6 +76,8 @@ void NeighborGraph::build(const Atom *atom, const NeighList *list, GraphMode mod
   }
 
   // Edges: messages into atoms whose features are still needed (hop < receptive_field).
+  double min_rsq = std::numeric_limits<double>::infinity();
+  min_i_ = min_j_ = -1;
   centres_.clear();
   neighbours_.clear();
   edge_shift_.clear();
@@ -85,6 +89,13 @@ void NeighborGraph::build(const Atom *atom, const NeighList *list, GraphMode mod
     for (int jj = 0; jj < jnum; ++jj) {
       const int j = jlist[jj] & NEIGHMASK;
       if (!within(i, j)) continue;
+      const double rsq = (x[j][0] - x[i][0]) * (x[j][0] - x[i][0]) +
+          (x[j][1] - x[i][1]) * (x[j][1] - x[i][1]) + (x[j][2] - x[i][2]) * (x[j][2] - x[i][2]);
+      if (rsq < min_rsq) {
+        min_rsq = rsq;
+        min_i_ = i;
+        min_j_ = j;
+      }
       int64_t jmodel;
       double sx = 0.0, sy = 0.0, sz = 0.0;
       if (ghost_mode) {
@@ -108,6 +119,7 @@ void NeighborGraph::build(const Atom *atom, const NeighList *list, GraphMode mod
       edge_shift_.push_back(sz);
     }
   }
+  min_distance_ = std::sqrt(min_rsq);
   edge_index_.resize(2 * centres_.size());
   std::copy(centres_.begin(), centres_.end(), edge_index_.begin());
   std::copy(neighbours_.begin(), neighbours_.end(), edge_index_.begin() + centres_.size());

@@ -44,6 +44,11 @@ class NeighborGraph {
   int64_t n_local() const { return n_local_; }
   int64_t n_edges() const { return static_cast<int64_t>(edge_shift_.size() / 3); }
 
+  // Shortest edge of the last build (Angstrom; infinity without edges) and its two LAMMPS atom indices.
+  double min_distance() const { return min_distance_; }
+  int min_pair_i() const { return min_i_; }
+  int min_pair_j() const { return min_j_; }
+
  private:
   int64_t n_atoms_ = 0, n_local_ = 0;
   std::vector<double> positions_;     // [N*3]
@@ -56,6 +61,8 @@ class NeighborGraph {
   std::vector<int> hop_;              // [nall] hops from the nearest local atom, -1 if farther
   std::vector<int> frontier_, next_;
   std::unordered_map<LAMMPS_NS::tagint, int> owner_;    // shift mode: tag -> local index
+  double min_distance_ = 0.0;
+  int min_i_ = -1, min_j_ = -1;
 };
 
 }    // namespace densnet

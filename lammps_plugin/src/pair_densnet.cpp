@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <stdexcept>
 
 using namespace LAMMPS_NS;
 
@@ -50,13 +51,15 @@ void PairDensnet::allocate()
     for (int j = 0; j <= n; ++j) setflag[i][j] = 0;
 }
 
-/* pair_style densnet [device cpu|cuda] [mode auto|ghost|shift] [threads N] [optimize yes|no] */
+/* pair_style densnet [device cpu|cuda] [mode auto|halo|ghost|shift] [threads N] [optimize yes|no]
+                      [min_distance D] */
 void PairDensnet::settings(int narg, char **arg)
 {
   device_ = "cpu";
   mode_ = Mode::Auto;
   threads_ = 1;
   optimize_ = false;
+  min_distance_ = 0.5;
   int iarg = 0;
   while (iarg < narg) {
     const std::string key = arg[iarg];
@@ -83,9 +86,14 @@ void PairDensnet::settings(int narg, char **arg)
       if (threads_ < 1) error->all(FLERR, "pair_style densnet: threads must be >= 1");
     } else if (key == "optimize") {
       optimize_ = utils::logical(FLERR, val, false, lmp) == 1;
+    } else if (key == "min_distance") {
+      min_distance_ = utils::numeric(FLERR, val, false, lmp);
+      if (min_distance_ < 0.0) error->all(FLERR, "pair_style densnet: min_distance must be >= 0");
     } else {
       error->all(FLERR,
-                 "pair_style densnet: unknown keyword '{}' (expected device, mode, threads or optimize)", key);
+                 "pair_style densnet: unknown keyword '{}' (expected device, mode, threads, optimize or "
+                 "min_distance)",
+                 key);
     }
     iarg += 2;
   }
@@ -234,6 +242,7 @@ void PairDensnet::compute(int eflag, int vflag)
     } else {
       const auto mode = resolved_ == Mode::Shift ? densnet::GraphMode::Shift : densnet::GraphMode::Ghost;
       graph_->build(atom, list, mode, cutoff_, receptive_field_, type_map_);
+      check_min_distance();
       if (graph_->n_local() > 0)
         model_->compute(graph_->input(), *out_);
       else
@@ -281,6 +290,7 @@ void PairDensnet::compute(int eflag, int vflag)
 void PairDensnet::compute_halo()
 {
   graph_->build(atom, list, densnet::GraphMode::Ghost, cutoff_, 1, type_map_);
+  check_min_distance();
   const auto &w = model_->halo_widths();
   const int S = static_cast<int>(w.size()) - 1;
   const int nlocal = atom->nlocal, nall = atom->nlocal + atom->nghost;
@@ -320,6 +330,17 @@ void PairDensnet::compute_halo()
     grad_local_.assign(halo_buf_.begin(), halo_buf_.begin() + static_cast<size_t>(nlocal) * comm_width_);
   }
   if (!empty) model_->halo_finish(*out_);
+}
+
+void PairDensnet::check_min_distance()
+{
+  if (graph_->min_distance() >= min_distance_) return;
+  const tagint ti = atom->tag[graph_->min_pair_i()], tj = atom->tag[graph_->min_pair_j()];
+  throw std::runtime_error(fmt::format(
+      "atoms {} and {} are {:.3f} A apart at step {} (closer than min_distance {} A): outside anything the "
+      "model was trained on (the MD has probably blown up: check the time step and the start structure; "
+      "pair_style densnet min_distance 0 disables this check)",
+      ti, tj, graph_->min_distance(), update->ntimestep, min_distance_));
 }
 
 void PairDensnet::clear_output()

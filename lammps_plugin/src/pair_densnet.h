@@ -50,6 +50,7 @@ class PairDensnet : public Pair {
   Mode mode_ = Mode::Auto;
   Mode resolved_ = Mode::Shift;    // mode of the current run (never Auto)
   int threads_ = 1;
+  double min_distance_ = 0.5;    // Angstrom: closer atoms stop the run (0: no check)
   bool optimize_ = false;    // TorchScript graph-executor optimisation (profiling + fusion)
   double cutoff_ = 0.0;       // model cutoff (Angstrom)
   int receptive_field_ = 1;
@@ -67,7 +68,8 @@ class PairDensnet : public Pair {
 
   void compute_halo();
   int local_rank() const;
-  void clear_output();    // zero energy/virial, no per-atom values (a rank without local atoms)
+  void clear_output();
+  void check_min_distance();    // zero energy/virial, no per-atom values (a rank without local atoms)
   void halo_rows_to_model(int width, std::vector<double> &dst);    // halo_buf_ rows -> model atoms
   bigint last_step_ = -1;
   bool evaluated_ = false;

@@ -35,8 +35,7 @@ from .dataset import (
 )
 from .dft import ATOM_SPIN, LevelOfTheory, SCFNotConverged, free_atom_data, label_frame
 from .errors import DensnetError
-
-MIN_DISTANCE = 0.5  # A
+from .neighbors import MIN_DISTANCE
 
 
 @dataclass(frozen=True)

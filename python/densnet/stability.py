@@ -16,11 +16,10 @@ import numpy as np
 from ase import Atoms
 
 from .errors import DensnetError
+from .neighbors import MIN_DISTANCE  # closer atoms mean a collapse, whatever the bonds say
 from .sample import bond_graph
 
 RESUMED = "densnet: production resumed at step"  # printed to log.lammps by densnet lammps md when it resumes
-
-MIN_DISTANCE = 0.5  # A: closer atoms mean a collapse, whatever the bonds say
 
 
 @dataclass

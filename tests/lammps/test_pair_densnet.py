@@ -249,3 +249,20 @@ def test_clear_errors(plugin, toy_model, tmp_path, case):
             assert str(model) in str(info.value)  # the message names the file
     finally:
         lmp.close()
+
+
+@pytest.mark.parametrize("mode", ["shift", "ghost"])
+def test_atoms_too_close_stop_the_run(plugin, toy_model, tmp_path, mode):
+    """Two atoms 0.3 A apart (an MD blow-up) stop the run with their IDs; min_distance 0 lets it through."""
+    atoms = ethanol_gas()
+    atoms.positions[8] = atoms.positions[0] + [0.3, 0.0, 0.0]
+    data = write_data(tmp_path / "close.data", atoms, ELEMENTS)
+    lmp = new_lammps(plugin)
+    try:
+        with pytest.raises(Exception, match=r"atoms 1 and 9 are 0\.300 A apart at step 0 \(closer than min_distance"):
+            lmp.commands_string(setup_commands(data, toy_model.path, ELEMENTS, boundary="f f f",
+                                               pair_args=f"mode {mode}") + "\nrun 0")
+    finally:
+        lmp.close()
+    res = run_zero(plugin, data, toy_model.path, "f f f", f"mode {mode} min_distance 0")
+    assert np.isfinite(res["energy"]).all()

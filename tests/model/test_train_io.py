@@ -127,6 +127,12 @@ def test_calculator_gas_and_periodic(tmp_path):
             num[i, j] = (e[0] - e[1]) / (2 * h) / p.get_volume()
     np.testing.assert_allclose(s, 0.5 * (num + num.T), atol=1e-7)
     assert np.abs(s).max() > 1e-6
+    # collapsed atoms (an MD blow-up): a clear error naming them, not a meaningless number
+    c = molecule("H2O")
+    c.positions[2] = c.positions[0] + [0.0, 0.0, 0.2]
+    c.calc = calc
+    with pytest.raises(DensnetError, match=r"atoms \d and \d are 0\.200 A apart"):
+        c.get_potential_energy()
 
 
 def test_l1_grid_loss_trains(h2o_data, tmp_path):

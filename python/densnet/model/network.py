@@ -132,7 +132,7 @@ class DensNet(nn.Module):
     @torch.jit.unused
     def inputs(self, atoms) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(positions, types, edge_index, edge_shift) tensors of an ASE Atoms object in the model's dtype."""
-        from ..neighbors import neighbor_graph
+        from ..neighbors import check_min_distance, neighbor_graph
 
         dt, dev = self.energy_scale.dtype, self.energy_scale.device
         symbols = atoms.get_chemical_symbols()
@@ -143,6 +143,7 @@ class DensNet(nn.Module):
             raise DensnetError(f"elements {unknown} are not in the model (trained on {self.elements})")
         types = torch.tensor([self.elements.index(s) for s in symbols], device=dev)
         ei, shift = neighbor_graph(atoms.positions, self.cutoff, atoms.cell.array, atoms.pbc)
+        check_min_distance(atoms.positions, ei, shift)
         return (torch.tensor(atoms.positions, dtype=dt, device=dev), types, torch.tensor(ei, device=dev),
                 torch.tensor(shift, dtype=dt, device=dev))
 
