@@ -391,10 +391,12 @@ def prepare_heldout(work: Path, name: str, srcs: list[Path], state: StepState) -
 # ---------------------------------------------------------------------------------------------- models
 
 
-def densnet_settings(args: argparse.Namespace, epochs: tuple[int, int]) -> dict:
-    """densnet training settings: ``--densnet-config`` (model, stages, ...; default: densnet's defaults) with the
-    budget's density/energy epochs, ``--threads``, ``--seed`` and ``--max-train-frames`` imposed."""
-    cfg = (yaml.safe_load(Path(args.densnet_config).read_text()) or {}) if args.densnet_config else {}
+def densnet_settings(args: argparse.Namespace, epochs: tuple[int, int], config: str | None = None) -> dict:
+    """densnet training settings: ``config`` (default ``--densnet-config``; model, stages, ...; none: densnet's
+    defaults) with the budget's density/energy epochs, ``--threads``, ``--seed`` and ``--max-train-frames``
+    imposed."""
+    config = config or args.densnet_config
+    cfg = (yaml.safe_load(Path(config).read_text()) or {}) if config else {}
     cfg = {k: v for k, v in cfg.items() if k not in ("data", "output")}
     stages = cfg.setdefault("stages", {})
     stages.setdefault("density", {})["epochs"] = int(epochs[0])
@@ -406,20 +408,21 @@ def densnet_settings(args: argparse.Namespace, epochs: tuple[int, int]) -> dict:
 
 
 def train_densnet(work: Path, data: list[Path], epochs: tuple[int, int], args: argparse.Namespace,
-                  state: StepState) -> Path:
-    """``densnet train`` with ``densnet_settings`` on ``data`` (one file, or a list: merged, each frame keeping its
-    file's split); returns the best model file (validation split)."""
-    run = work / "densnet"
+                  state: StepState, variant: str = "densnet", config: str | None = None) -> Path:
+    """``densnet train`` with ``densnet_settings`` (of ``config`` for a variant) on ``data`` (one file, or a list:
+    merged, each frame keeping its file's split) in ``work/<variant>``; returns the best model file (validation
+    split). CPU time in ``state[<variant>_train]``."""
+    run = work / variant
     files: str | list[str] = str(data[0]) if len(data) == 1 else [str(p) for p in data]
-    cfg = {"data": files, "output": str(run), **densnet_settings(args, epochs)}
-    cfg_path = work / "densnet.yaml"
+    cfg = {"data": files, "output": str(run), **densnet_settings(args, epochs, config)}
+    cfg_path = work / f"{variant}.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
-    if not state.data.get("densnet_trained"):
+    if not state.data.get(f"{variant}_trained"):
         cmd = [sys.executable, "-m", "densnet.cli", "train", str(cfg_path), "--quiet"]
         if (run / "last.ckpt").exists():
             cmd.append("--resume")
-        run_timed(cmd, work / "densnet_train.log", thread_env(args.threads), state, "densnet_train")
-        state.data["densnet_trained"] = True
+        run_timed(cmd, work / f"{variant}_train.log", thread_env(args.threads), state, f"{variant}_train")
+        state.data[f"{variant}_trained"] = True
         state.save()
     return run / "model.ckpt"
 
@@ -671,11 +674,31 @@ def eval_sets(work: Path, data: list[Path], heldout: dict[str, dict], state: Ste
 
 
 def densnet_side(work: Path, sets: list[dict], epochs: tuple[int, int], args: argparse.Namespace,
-                 state: StepState) -> tuple[Path, dict]:
-    """Train densnet, evaluate it on every set: (model file, {set name: metrics})."""
+                 state: StepState) -> tuple[Path, dict, dict]:
+    """Train densnet, evaluate it on every set: (model file, {set name: metrics}, {variant: (model file,
+    {set name: metrics})}); the variants (``--densnet-variant``) are trained after it, one after the other."""
     model = train_densnet(work, sets[0]["paths"], epochs, args, state)
-    return model, {es["name"]: evaluate_densnet(model, es["paths"], es["split"], es["densnet_json"], args, state,
-                                                es["densnet_key"]) for es in sets}
+    dens = {es["name"]: evaluate_densnet(model, es["paths"], es["split"], es["densnet_json"], args, state,
+                                         es["densnet_key"]) for es in sets}
+    variants = {}
+    for name, config in variant_specs(args):
+        v = f"densnet-{name}"
+        vmodel = train_densnet(work, sets[0]["paths"], epochs, args, state, v, config)
+        variants[name] = (vmodel, {es["name"]: evaluate_densnet(
+            vmodel, es["paths"], es["split"], es["densnet_json"].with_name(f"{v}_{es['densnet_json'].name}"), args,
+            state, f"{es['densnet_key']}_{v}") for es in sets})
+    return model, dens, variants
+
+
+def variant_specs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """``--densnet-variant NAME=YAML`` as (name, config path); names: letters, digits, '_', '-'."""
+    out = []
+    for spec in args.densnet_variant:
+        name, sep, config = spec.partition("=")
+        if not sep or not re.fullmatch(r"[\w-]+", name) or not Path(config).is_file():
+            raise SystemExit(f"[accuracy] --densnet-variant {spec!r}: expected NAME=existing.yaml")
+        out.append((name, config))
+    return out
 
 
 def mace_side(work: Path, sets: list[dict], epochs: int, args: argparse.Namespace,
@@ -721,8 +744,10 @@ def run_dataset(name: str, srcs: list[Path], heldout_specs: list[tuple[str, list
     sets = eval_sets(work, data, heldout, state)
     d_epochs = tuple(budget["densnet_epochs"])
     m_epochs = int(budget["mace_epochs"])
-    (model, dens), (mace_model, preds) = run_both(lambda: densnet_side(work, sets, d_epochs, args, state),
-                                                  lambda: mace_side(work, sets, m_epochs, args, state), args.parallel)
+    check_variants(state, args, d_epochs)
+    (model, dens, variants), (mace_model, preds) = run_both(
+        lambda: densnet_side(work, sets, d_epochs, args, state),
+        lambda: mace_side(work, sets, m_epochs, args, state), args.parallel)
     rows = composition(sets, dens, preds, model, args) if len(sets[0]["formulas"]) > 1 or heldout else []
     with state.lock:
         if "finished" not in state.data:
@@ -734,7 +759,23 @@ def run_dataset(name: str, srcs: list[Path], heldout_specs: list[tuple[str, list
             "heldout": {h: {"sources": rec["sources"], "n_frames": rec["export"]["n_frames"], "densnet": dens[h],
                             "mace": mace_errors(*preds[h])} for h, rec in heldout.items()},
             "composition": rows, "mace_model": mace_model.name, "densnet_params": densnet_parameters(model),
-            "mace_params": mace_parameters(args, mace_model)}
+            "mace_params": mace_parameters(args, mace_model),
+            "variants": {name: {"test": d["test"], "params": densnet_parameters(m),
+                                "settings": state.data["variants"][name]} for name, (m, d) in variants.items()}}
+
+
+def check_variants(state: StepState, args: argparse.Namespace, epochs: tuple[int, int]) -> None:
+    """Variants are not settings of the run (MACE and the main densnet do not depend on them; they can be added
+    later), but a variant NAME trained with other settings is refused."""
+    with state.lock:
+        known = state.data.setdefault("variants", {})
+        for name, config in variant_specs(args):
+            want = densnet_settings(args, epochs, config)
+            if known.get(name) not in (None, want):
+                raise SystemExit(f"[accuracy] densnet variant {name!r} was trained with other settings "
+                                 f"{known[name]} (now {want}): use another name")
+            known[name] = want
+        state.save()
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -745,28 +786,38 @@ def _f(x: float | None, fmt: str) -> str:
 
 
 def table(r: dict) -> str:
-    """Markdown table of one molecule."""
-    d, m, s = r["densnet"], r["mace"], r["state"]
+    """Markdown table of one molecule: densnet, its variants (``--densnet-variant``), MACE, baselines."""
+    m, s = r["mace"], r["state"]
     b = s["export"]["baseline"]
-    rho = d.get("density_percent", {})
-    rows = [
-        ("eps_rho (% of electrons)", _f(rho.get("eps_rho_model"), ".3f"), "-",
-         f"SAD only {_f(rho.get('eps_rho_sad'), '.3f')}; fitting floor {_f(rho.get('eps_rho_fit_floor'), '.3f')}"),
-        ("energy MAE (eV/molecule)", _f(d["energy_ev"]["mae"], ".4f"), _f(m["energy_ev"]["mae"], ".4f"),
-         f"mean training energy {b['energy_mae_ev']:.4f}"),
-        ("energy MAE (meV/atom)", _f(d["energy_per_atom_ev"]["mae"] * 1e3, ".2f"),
-         _f(m["energy_per_atom_ev"]["mae"] * 1e3, ".2f"), f"mean training energy {b['energy_mae_mev_per_atom']:.2f}"),
-        ("energy RMSE (eV/molecule)", _f(d["energy_ev"]["rmse"], ".4f"), _f(m["energy_ev"]["rmse"], ".4f"), ""),
-        ("force MAE (eV/A)", _f(d["forces_ev_per_a"]["mae"], ".4f"), _f(m["forces_ev_per_a"]["mae"], ".4f"),
-         f"zero forces {b['force_mae']:.4f}"),
-        ("force RMSE (eV/A)", _f(d["forces_ev_per_a"]["rmse"], ".4f"), _f(m["forces_ev_per_a"]["rmse"], ".4f"), ""),
-        ("dipole MAE (D, per component)", _f(d.get("dipole_debye", {}).get("mae"), ".4f"), "-", ""),
-        ("training CPU time (s)", f"{s['densnet_train']['cpu_s']:.0f}", f"{s['mace_train']['cpu_s']:.0f}", ""),
-        ("training wall time (s)", f"{s['densnet_train']['wall_s']:.0f}", f"{s['mace_train']['wall_s']:.0f}", ""),
-        ("parameters", f"{r['densnet_params']:,}", f"{r['mace_params']:,}", ""),
-    ]
-    lines = ["| quantity | densnet | MACE | baseline |", "|---|---|---|---|"]
-    lines += [f"| {a} | {b_} | {c} | {e} |" for a, b_, c, e in rows]
+    models = [("densnet", r["densnet"], s["densnet_train"], r["densnet_params"])]
+    models += [(f"densnet {n}", v["test"], s[f"densnet-{n}_train"], v["params"]) for n, v in r["variants"].items()]
+
+    def row(name: str, f, mace: str, base: str) -> str:
+        return f"| {name} | {' | '.join(f(d, t, p) for _, d, t, p in models)} | {mace} | {base} |"
+
+    rho = r["densnet"].get("density_percent", {})
+    floors = f"SAD only {_f(rho.get('eps_rho_sad'), '.3f')}; fitting floor {_f(rho.get('eps_rho_fit_floor'), '.3f')}"
+    lines = [f"| quantity | {' | '.join(n for n, *_ in models)} | MACE | baseline |",
+             "|" + "---|" * (len(models) + 3),
+             row("eps_rho (% of electrons)", lambda d, t, p: _f(d.get("density_percent", {}).get("eps_rho_model"),
+                                                                 ".3f"), "-", floors),
+             row("energy MAE (eV/molecule)", lambda d, t, p: _f(d["energy_ev"]["mae"], ".4f"),
+                 _f(m["energy_ev"]["mae"], ".4f"), f"mean training energy {b['energy_mae_ev']:.4f}"),
+             row("energy MAE (meV/atom)", lambda d, t, p: _f(d["energy_per_atom_ev"]["mae"] * 1e3, ".2f"),
+                 _f(m["energy_per_atom_ev"]["mae"] * 1e3, ".2f"),
+                 f"mean training energy {b['energy_mae_mev_per_atom']:.2f}"),
+             row("energy RMSE (eV/molecule)", lambda d, t, p: _f(d["energy_ev"]["rmse"], ".4f"),
+                 _f(m["energy_ev"]["rmse"], ".4f"), ""),
+             row("force MAE (eV/A)", lambda d, t, p: _f(d["forces_ev_per_a"]["mae"], ".4f"),
+                 _f(m["forces_ev_per_a"]["mae"], ".4f"), f"zero forces {b['force_mae']:.4f}"),
+             row("force RMSE (eV/A)", lambda d, t, p: _f(d["forces_ev_per_a"]["rmse"], ".4f"),
+                 _f(m["forces_ev_per_a"]["rmse"], ".4f"), ""),
+             row("dipole MAE (D, per component)", lambda d, t, p: _f(d.get("dipole_debye", {}).get("mae"), ".4f"),
+                 "-", ""),
+             row("training CPU time (s)", lambda d, t, p: f"{t['cpu_s']:.0f}", f"{s['mace_train']['cpu_s']:.0f}", ""),
+             row("training wall time (s)", lambda d, t, p: f"{t['wall_s']:.0f}", f"{s['mace_train']['wall_s']:.0f}",
+                 ""),
+             row("parameters", lambda d, t, p: f"{p:,}", f"{r['mace_params']:,}", "")]
     return "\n".join(lines)
 
 
@@ -876,7 +927,9 @@ def report(results: list[dict], args: argparse.Namespace, budget: dict, cmd: str
             + (f" Resumed: densnet training {s['densnet_train']['invocations']} invocation(s), MACE "
                f"{s['mace_train']['invocations']}." if max(s['densnet_train']['invocations'],
                                                              s['mace_train']['invocations']) > 1 else "")
-            + "\n\n" + table(r) + "\n")
+            + "\n\n" + table(r) + "\n"
+            + "".join(f"\nVariant `densnet {n}` (same split, same epochs, trained after the main densnet model): "
+                      f"settings `{json.dumps(v['settings'])}`.\n" for n, v in r["variants"].items()))
         parts.append(composition_section(r))
     return "\n".join(parts)
 
@@ -896,6 +949,9 @@ def main() -> None:
                    help="a dataset never trained on, evaluated whole by both models (repeatable)")
     p.add_argument("--out", default="benchmarks/accuracy.md", help="Markdown report")
     p.add_argument("--budget", choices=sorted(BUDGETS), default="full")
+    p.add_argument("--densnet-variant", action="append", default=[], metavar="NAME=YAML",
+                   help="another densnet configuration trained on the same split with the same budget, after the "
+                   "main one (repeatable; can be added to a finished run: MACE is not retrained)")
     p.add_argument("--densnet-epochs", help="DENSITY,ENERGY epochs (overrides the budget's)")
     p.add_argument("--mace-epochs", type=int, help="MACE epochs (overrides the budget's)")
     p.add_argument("--densnet-config", help="densnet training YAML (model, stages, lr, ...; its data/output are "
