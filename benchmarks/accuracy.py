@@ -53,7 +53,13 @@ by re-running the same command)::
 
     mkdir -p runs
     nohup nice -n 10 .venv/bin/python benchmarks/accuracy.py ethanol=examples/ethanol/data/ethanol.h5 \\
-        --budget full --parallel --out benchmarks/accuracy.md --json runs/accuracy.json > runs/accuracy.log 2>&1 &
+        --budget full --parallel --densnet-config examples/ethanol/model.yaml \\
+        --densnet-variant wide=examples/ethanol/model_wide.yaml --workdir benchmarks/accuracy_work \\
+        --out benchmarks/accuracy.md --json runs/accuracy.json >> runs/accuracy.log 2>&1 &
+
+(``--workdir benchmarks/accuracy_work``: the work directory is committed between sessions (checkpoints, logs,
+state; its dataset snapshot is git-ignored and re-made from the source on resume, which must still hold the
+same chunks) so that a run longer than a session resumes in the next one.)
 
 (``--parallel``: both trainings at once, one core each; ``--densnet-config YAML``: the densnet settings to use.)
 Stop with ``kill PID`` of the python process; the same command resumes. Add ``ethanethiol=...h5
