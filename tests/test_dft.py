@@ -131,3 +131,19 @@ def test_ethanol_matches_independent_pyscf():
     hartree_ev, bohr_a = HARTREE2EV, BOHR
     assert abs(rec["energy"] - e_ref * hartree_ev) < 1e-5
     np.testing.assert_allclose(rec["forces"], -g_ref * hartree_ev / bohr_a, atol=1e-4)
+
+
+def test_even_tempered_basis_names():
+    """even-tempered[-BETA]: denser exponent ratios give more functions; bad names are refused by name."""
+    from pyscf import gto
+
+    from densnet.basis import even_tempered_beta, resolve_basis
+
+    assert even_tempered_beta("even-tempered") == 2.0 and even_tempered_beta("even-tempered-1.7") == 1.7
+    assert even_tempered_beta("def2-universal-jfit") is None
+    sizes = [gto.M(atom="O 0 0 0", basis={"O": resolve_basis(n, ["O"])["O"]}, verbose=0).nao
+             for n in ("even-tempered", "even-tempered-1.7")]
+    assert sizes[1] > sizes[0]
+    for bad in ("even-tempered-x", "even-tempered-0.9"):
+        with pytest.raises(ValueError, match="even-tempered-BETA|BETA must be"):
+            resolve_basis(bad, ["O"])

@@ -21,17 +21,20 @@ def resolve_basis(name: str, elements: list[str], orbital_basis: str = "def2-svp
     """Return ``{symbol: basis in PySCF's internal format}`` for a density-basis name.
 
     ``name`` is any basis in PySCF's library (e.g. ``def2-universal-jfit``, ``cc-pvtz-jkfit``) or
-    ``even-tempered`` (PySCF's ``aug_etb`` even-tempered set, beta = 2.0, built from ``orbital_basis``).
+    ``even-tempered`` (PySCF's ``aug_etb`` even-tempered set, beta = 2.0, built from ``orbital_basis``) or
+    ``even-tempered-BETA`` (the same with another exponent ratio, e.g. ``even-tempered-1.6``: denser exponents,
+    more functions).
     """
     from pyscf import gto
     from pyscf.df import addons
 
+    beta = even_tempered_beta(name)
     out: dict[str, list] = {}
     for el in sorted(set(elements)):
-        if name == EVEN_TEMPERED:
+        if beta is not None:
             spin = gto.charge(el) % 2
             mol = gto.M(atom=f"{el} 0 0 0", basis=orbital_basis, spin=spin, verbose=0)
-            out[el] = addons.aug_etb(mol, beta=2.0)[el]
+            out[el] = addons.aug_etb(mol, beta=beta)[el]
         else:
             try:
                 out[el] = gto.load(name, el)
@@ -40,6 +43,21 @@ def resolve_basis(name: str, elements: list[str], orbital_basis: str = "def2-svp
             if not out[el]:
                 raise ValueError(f"density basis {name!r} has no functions for element {el}")
     return out
+
+
+def even_tempered_beta(name: str) -> float | None:
+    """Exponent ratio of an ``even-tempered[-BETA]`` name (2.0 for the plain name), None for other names."""
+    if name == EVEN_TEMPERED:
+        return 2.0
+    if name.startswith(EVEN_TEMPERED + "-"):
+        try:
+            beta = float(name[len(EVEN_TEMPERED) + 1:])
+        except ValueError:
+            raise ValueError(f"density basis {name!r}: expected even-tempered-BETA with a number BETA > 1") from None
+        if beta <= 1.0:
+            raise ValueError(f"density basis {name!r}: BETA must be > 1")
+        return beta
+    return None
 
 
 def basis_to_json(basis: dict[str, list]) -> str:
