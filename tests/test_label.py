@@ -18,6 +18,7 @@ from ase.build import molecule
 
 from densnet.cli import main
 from densnet.dataset import load, load_h5, read_index, write_extxyz
+from densnet.errors import DensnetError
 from labelling_helpers import jitter
 
 DENSNET = [sys.executable, "-m", "densnet.cli"]
@@ -260,3 +261,31 @@ def test_refit_to_another_basis_keeps_exact_count_and_dipole(tmp_path, water_dat
     same = load_h5(tmp_path / "same.h5")
     for a, b in zip(ds.frames, same.frames, strict=True):
         np.testing.assert_allclose(a.coeffs, b.coeffs, atol=1e-6)
+
+
+def test_refit_resumes_after_a_kill(tmp_path, water_dataset):
+    """A refit killed after its first chunk continues from it (the finished chunk is not rewritten); a foreign
+    or different unfinished refit in the way is refused."""
+    import shutil
+
+    path, _ = water_dataset
+    full = tmp_path / "full.h5"
+    assert main(["refit", str(path), "-o", str(full), "--density-basis", "def2-universal-jkfit", "-q"]) == 0
+    chunks = read_index(full)["chunks"]
+    assert len(chunks) >= 2
+    part = tmp_path / "part.h5"
+    (tmp_path / "part.h5.d").mkdir()
+    for name in (chunks[0], "refit.json"):
+        shutil.copy(tmp_path / "full.h5.d" / name, tmp_path / "part.h5.d" / name)
+    stamp = (tmp_path / "part.h5.d" / chunks[0]).stat().st_mtime_ns
+    assert main(["refit", str(path), "-o", str(part), "--density-basis", "def2-universal-jkfit", "-q"]) == 0
+    assert (tmp_path / "part.h5.d" / chunks[0]).stat().st_mtime_ns == stamp
+    a, b = load_h5(full), load_h5(part)
+    for fa, fb in zip(a.frames, b.frames, strict=True):
+        np.testing.assert_array_equal(fa.coeffs, fb.coeffs)
+    (tmp_path / "other.h5.d").mkdir()
+    shutil.copy(tmp_path / "full.h5.d" / "refit.json", tmp_path / "other.h5.d" / "refit.json")
+    with pytest.raises(DensnetError, match="does not hold an unfinished refit"):
+        from densnet.refit import refit
+
+        refit(path, tmp_path / "other.h5", "even-tempered", progress=False)

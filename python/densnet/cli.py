@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("refit", help="density targets in another basis from the stored density matrices")
     r.add_argument("input", help="dataset (data.h5) labelled with stored density matrices")
     r.add_argument("-o", "--output", required=True, help="new dataset (data_etb.h5)")
-    r.add_argument("--density-basis", required=True, help="PySCF basis name or 'even-tempered'")
+    r.add_argument("--density-basis", required=True, help="PySCF basis name, 'even-tempered' or 'even-tempered-BETA'")
     r.add_argument("-q", "--quiet", action="store_true")
     r.set_defaults(func=_cmd_refit)
 

@@ -21,7 +21,10 @@ from .errors import DensnetError
 
 
 def refit(src: Path, out: Path, density_basis: str, progress: bool = True) -> int:
-    """Write ``out`` (+ ``out.d/``) with targets in ``density_basis``. Returns the number of frames."""
+    """Write ``out`` (+ ``out.d/``) with targets in ``density_basis``. Returns the number of frames.
+
+    Resumable: chunks are written (atomically) as they are finished and ``out`` (the index) at the end; after
+    a kill, the same command skips the finished chunks. ``out.d/refit.json`` records source and basis."""
     from tqdm import tqdm
 
     src, out = Path(src), Path(out)
@@ -31,35 +34,49 @@ def refit(src: Path, out: Path, density_basis: str, progress: bool = True) -> in
     settings = info["settings"]
     if settings.get("dm_dtype") is None:
         raise DensnetError(f"{src} stores no density matrices (labelled with --store-dm none); cannot refit")
+    store = chunk_dir(out)
+    job = {"source": str(src.resolve()), "source_chunks": info["chunks"], "density_basis": density_basis}
+    marker = store / "refit.json"
+    if store.exists():
+        if not marker.exists() or json.loads(marker.read_text()) != job:
+            raise DensnetError(f"{store} exists and does not hold an unfinished refit of {src} into "
+                               f"{density_basis!r}; remove it or choose another -o")
+    else:
+        store.mkdir(parents=True)
+        marker.write_text(json.dumps(job, indent=1))
     ds = load_h5(src, load_dm=True)
     lot = LevelOfTheory(**{**settings["level_of_theory"], "density_basis": density_basis})
     new_basis = resolve_basis(density_basis, ds.elements, lot.basis)
     orbital = info["orbital_basis"]
     elements = {el: free_atom_data(el, lot, new_basis) for el in ds.elements}
-    store = chunk_dir(out)
-    store.mkdir(parents=True)
     size = settings["chunk_size"]
-    by_chunk: dict[int, list[dict]] = {}
-    for f in tqdm(ds.frames, desc=f"refit {out.name}", unit="frame", disable=not progress, file=sys.stderr):
-        mol = make_mol(f.numbers, f.positions, orbital, charge=lot.charge)
-        aux = make_mol(f.numbers, f.positions, new_basis, charge=lot.charge)
-        n_el = float(f.numbers.sum() - lot.charge)
-        first_moment = f.numbers @ (f.positions / Bohr) - f.dipole / Bohr  # electronic, e*bohr
-        coeffs = density_fit_coefficients(mol, aux, f.dm, targets=(n_el, first_moment))
-        by_chunk.setdefault(f.index // size, []).append(
-            {"index": f.index, "numbers": f.numbers, "positions": f.positions, "energy": f.energy,
-             "forces": f.forces, "dipole": f.dipole, "coeffs": coeffs, "dm": f.dm, "n_scf_cycles": -1,
-             "attempt": -1, "seconds": 0.0})
+    by_chunk: dict[int, list] = {}
+    for f in ds.frames:
+        by_chunk.setdefault(f.index // size, []).append(f)
+    todo = [name for name in info["chunks"] if not (store / name).exists()]
+    bar = tqdm(total=len(ds.frames), desc=f"refit {out.name}", unit="frame", disable=not progress, file=sys.stderr,
+               initial=sum(len(by_chunk.get(int(n[6:11]), [])) for n in info["chunks"] if n not in todo))
+    for name in todo:
+        k = int(name[6:11])
+        recs = []
+        for f in by_chunk.get(k, []):
+            mol = make_mol(f.numbers, f.positions, orbital, charge=lot.charge)
+            aux = make_mol(f.numbers, f.positions, new_basis, charge=lot.charge)
+            n_el = float(f.numbers.sum() - lot.charge)
+            first_moment = f.numbers @ (f.positions / Bohr) - f.dipole / Bohr  # electronic, e*bohr
+            coeffs = density_fit_coefficients(mol, aux, f.dm, targets=(n_el, first_moment))
+            recs.append({"index": f.index, "numbers": f.numbers, "positions": f.positions, "energy": f.energy,
+                         "forces": f.forces, "dipole": f.dipole, "coeffs": coeffs, "dm": f.dm, "n_scf_cycles": -1,
+                         "attempt": -1, "seconds": 0.0})
+            bar.update(1)
+        failed = {i: r for i, r in ds.failed.items() if i // size == k}
+        last = min((k + 1) * size, int(info["n_frames"])) - 1
+        write_chunk(store / name, recs, failed, k * size, last, "refit", settings["dm_dtype"])
+    bar.close()
     identity = json.loads(info["identity"])
     identity["settings"]["level_of_theory"]["density_basis"] = density_basis
     identity["refit_from"] = src.name
-    chunks = []
-    for name in info["chunks"]:
-        k = int(name[6:11])
-        failed = {i: r for i, r in ds.failed.items() if i // size == k}
-        last = min((k + 1) * size, int(info["n_frames"])) - 1
-        write_chunk(store / name, by_chunk.get(k, []), failed, k * size, last, "refit", settings["dm_dtype"])
-        chunks.append(name)
+    chunks = list(info["chunks"])
     new_settings = {**settings, "level_of_theory": lot.as_dict()}
 
     def writer(h5) -> None:
