@@ -56,11 +56,25 @@ struct Model::Impl {
   std::vector<torch::Tensor> state;        // state k of all model atoms (leaves for k >= 1)
   std::vector<torch::Tensor> out;          // output of stage k (local atoms)
   torch::Tensor last;                      // leaf: state S of the local atoms (readout input)
+  bool recompute = false;                  // forward without graphs, each stage re-run in its backward
 
+  torch::Tensor stage(int k, std::vector<torch::Tensor> *aux_out = nullptr)
+  {
+    auto res = module
+                   .get_method("halo_stage")({static_cast<int64_t>(k), state.at(k), types, edge_index, edge[0],
+                                              edge[1], edge[2], n_local})
+                   .toTensorList();
+    if (aux_out) aux_out->assign({res.get(1)});
+    return res.get(0);
+  }
+
+  // A copy (never a view of the caller's buffer, which is reused for the next stage while this tensor may
+  // still be needed: recompute mode re-runs the stage in the backward pass).
   torch::Tensor rows(const double *data, int64_t n, int64_t w) const
   {
     auto f64 = torch::TensorOptions().dtype(torch::kDouble);
-    return torch::from_blob(const_cast<double *>(data), {n, w}, f64).to(device, dtype);
+    return torch::from_blob(const_cast<double *>(data), {n, w}, f64)
+        .to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
   }
 };
 
@@ -221,16 +235,22 @@ void Model::halo_begin(const ModelInput &in)
   }
 }
 
+void Model::set_halo_recompute(bool on) { impl_->recompute = on; }
+
 void Model::halo_forward(int k, std::vector<double> &state_local, ModelOutput &out)
 {
   auto &m = *impl_;
   try {
-    auto res = m.module
-                   .get_method("halo_stage")({static_cast<int64_t>(k), m.state.at(k), m.types, m.edge_index,
-                                              m.edge[0], m.edge[1], m.edge[2], m.n_local})
-                   .toTensorList();
-    torch::Tensor o = res.get(0), aux = res.get(1);
-    m.out.push_back(o);
+    std::vector<torch::Tensor> aux_v;
+    torch::Tensor o;
+    if (m.recompute) {
+      torch::NoGradGuard no_grad;    // no graph kept: halo_backward re-runs the stage
+      o = m.stage(k, &aux_v);
+    } else {
+      o = m.stage(k, &aux_v);
+    }
+    torch::Tensor aux = aux_v[0];
+    m.out.push_back(m.recompute ? torch::Tensor() : o);
     to_vector(o, state_local);
     if (aux.size(1) == 4) {
       to_vector(aux.select(1, 0), out.charges);
@@ -277,7 +297,9 @@ void Model::halo_backward(int k, const std::vector<double> &grad_local, std::vec
     auto g = m.rows(grad_local.data(), m.n_local, m.widths.at(k + 1));
     std::vector<torch::Tensor> inputs(m.edge.begin(), m.edge.end());
     if (k > 0) inputs.push_back(m.state.at(k));
-    auto grads = torch::autograd::grad({m.out.at(k)}, inputs, {g}, /*retain_graph=*/false,
+    torch::Tensor o = m.recompute ? m.stage(k) : m.out.at(k);
+    // stops at the edge features: their own graph (from the edge vectors) stays for the other stages
+    auto grads = torch::autograd::grad({o}, inputs, {g}, /*retain_graph=*/false,
                                        /*create_graph=*/false, /*allow_unused=*/true);
     for (size_t e = 0; e < m.edge.size(); ++e)
       if (grads[e].defined()) m.edge_grad[e] += grads[e];

@@ -72,6 +72,9 @@ class Model {
   void halo_backward(int k, const std::vector<double> &grad_local, std::vector<double> &grad_all);
   // out.forces [n_atoms * 3] (ghost rows: to be added to owners) and out.virial; ends the evaluation.
   void halo_finish(ModelOutput &out);
+  // Keep no autograd graph in the forward stages and re-run each stage in its backward: about the memory of
+  // one stage instead of all of them, for one more forward pass of compute.
+  void set_halo_recompute(bool on);
 
   // Intra-op threads of libtorch for this process (one MPI rank); inter-op threads set to 1 once.
   static void set_num_threads(int n);

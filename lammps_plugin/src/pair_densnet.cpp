@@ -52,7 +52,7 @@ void PairDensnet::allocate()
 }
 
 /* pair_style densnet [device cpu|cuda] [mode auto|halo|ghost|shift] [threads N] [optimize yes|no]
-                      [min_distance D] */
+                      [min_distance D] [recompute yes|no] */
 void PairDensnet::settings(int narg, char **arg)
 {
   device_ = "cpu";
@@ -60,6 +60,7 @@ void PairDensnet::settings(int narg, char **arg)
   threads_ = 1;
   optimize_ = false;
   min_distance_ = 0.5;
+  recompute_ = false;
   int iarg = 0;
   while (iarg < narg) {
     const std::string key = arg[iarg];
@@ -86,13 +87,15 @@ void PairDensnet::settings(int narg, char **arg)
       if (threads_ < 1) error->all(FLERR, "pair_style densnet: threads must be >= 1");
     } else if (key == "optimize") {
       optimize_ = utils::logical(FLERR, val, false, lmp) == 1;
+    } else if (key == "recompute") {
+      recompute_ = utils::logical(FLERR, val, false, lmp) == 1;
     } else if (key == "min_distance") {
       min_distance_ = utils::numeric(FLERR, val, false, lmp);
       if (min_distance_ < 0.0) error->all(FLERR, "pair_style densnet: min_distance must be >= 0");
     } else {
       error->all(FLERR,
-                 "pair_style densnet: unknown keyword '{}' (expected device, mode, threads, optimize or "
-                 "min_distance)",
+                 "pair_style densnet: unknown keyword '{}' (expected device, mode, threads, optimize, "
+                 "min_distance or recompute)",
                  key);
     }
     iarg += 2;
@@ -213,6 +216,9 @@ void PairDensnet::init_style()
       cutghost_set_ = need;
     }
   }
+  if (recompute_ && resolved_ != Mode::Halo)
+    error->all(FLERR, "pair densnet: recompute yes needs halo mode (mode halo, or auto on several ranks)");
+  model_->set_halo_recompute(recompute_);
   densnet::Model::set_num_threads(threads_);
   densnet::Model::set_jit_optimize(optimize_);
   if (comm->me == 0)

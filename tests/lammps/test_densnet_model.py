@@ -81,20 +81,20 @@ def test_gas_phase_ethanol_matches_python_model(plugin, densnet_model, tmp_path,
     check(res, python_model(atoms, densnet_model))
 
 
-@pytest.mark.parametrize("mode", ["shift", "ghost", "halo"])
+@pytest.mark.parametrize("mode", ["shift", "ghost", "halo", "halo recompute yes"])
 def test_periodic_molecule_box_matches_python_model(plugin, densnet_model, box, tmp_path, mode):
     data = write_data(tmp_path / "box.data", box, ELEMENTS)
     res = lammps_run0(plugin, data, densnet_model.path, "p p p", f"mode {mode}")
     check(res, python_model(box, densnet_model))
 
 
-@pytest.mark.parametrize("mode", ["halo", "ghost"])
+@pytest.mark.parametrize("mode", ["halo", "halo recompute", "ghost"])
 def test_mpi_two_ranks_match_one_rank_and_python_model(plugin, densnet_model, box, tmp_path, mode):
-    """mpirun -np 2 (halo mode, the default for several ranks, or ghost mode) = 1 rank (shift mode) = Python
-    model, at step 0 and after 4 MD steps."""
-    one, two = lmp_one_and_two_ranks(plugin, densnet_model.path, box, tmp_path,
-                                     pair_args_2="" if mode == "halo" else "mode ghost")
-    assert "densnet: shift mode" in one["log"] and f"densnet: {mode} mode" in two["log"]
+    """mpirun -np 2 (halo mode, the default for several ranks, also re-running the stages in the backward pass,
+    or ghost mode) = 1 rank (shift mode) = Python model, at step 0 and after 4 MD steps."""
+    args = {"halo": "", "halo recompute": "recompute yes", "ghost": "mode ghost"}[mode]
+    one, two = lmp_one_and_two_ranks(plugin, densnet_model.path, box, tmp_path, pair_args_2=args)
+    assert "densnet: shift mode" in one["log"] and f"densnet: {mode.split()[0]} mode" in two["log"]
     assert any(f"{g} MPI processor grid" in two["log"] for g in ("2 by 1 by 1", "1 by 2 by 1", "1 by 1 by 2"))
     for key in one:
         if key != "log":

@@ -266,3 +266,21 @@ def test_atoms_too_close_stop_the_run(plugin, toy_model, tmp_path, mode):
         lmp.close()
     res = run_zero(plugin, data, toy_model.path, "f f f", f"mode {mode} min_distance 0")
     assert np.isfinite(res["energy"]).all()
+
+
+@pytest.mark.parametrize("pair_args, message", [
+    ("recompute yes", "recompute yes needs halo mode"),
+    ("mode halo", "was exported without the halo-mode methods"),
+    ("min_distance -1", "min_distance must be >= 0"),
+    ("speed fast", "unknown keyword 'speed'"),
+])
+def test_clear_errors_of_pair_style_keywords(plugin, toy_model, tmp_path, pair_args, message):
+    """Keyword misuse is refused by name (the toy model file has no halo-mode methods)."""
+    data = write_data(tmp_path / "ethanol.data", ethanol_gas(), ELEMENTS)
+    lmp = new_lammps(plugin)
+    try:
+        with pytest.raises(Exception, match=message):
+            lmp.commands_string(setup_commands(data, toy_model.path, ELEMENTS, boundary="f f f",
+                                               pair_args=pair_args) + "\nrun 0")
+    finally:
+        lmp.close()

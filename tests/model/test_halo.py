@@ -40,15 +40,15 @@ def scripted():
     return module, md
 
 
-@pytest.mark.parametrize("n_ranks", [1, 2, 3])
-def test_halo_stages_over_domains_equal_the_whole_model(scripted, n_ranks):
+@pytest.mark.parametrize("n_ranks, recompute", [(1, False), (2, False), (3, False), (2, True)])
+def test_halo_stages_over_domains_equal_the_whole_model(scripted, n_ranks, recompute):
     module, md = scripted
     atoms = periodic_box()
     assert len(module.halo_widths()) == md.receptive_field + 1
     ref = evaluate(module, atoms, md)
     frac = atoms.get_scaled_positions(wrap=True)
     owner = np.minimum((frac[:, 0] * n_ranks).astype(int), n_ranks - 1)  # slabs along x
-    got = halo_evaluate(module, atoms, owner, md)
+    got = halo_evaluate(module, atoms, owner, md, recompute=recompute)
     for key in ("energy", "forces", "virial", "charges", "atomic_dipoles"):
         scale = max(np.abs(ref[key]).max(), 1e-12)
         assert np.abs(got[key] - ref[key]).max() <= 1e-10 * scale, key

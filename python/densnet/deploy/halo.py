@@ -26,10 +26,12 @@ from .reference import build_graph, types_of
 
 
 def halo_evaluate(module, atoms: Atoms, owner: np.ndarray, metadata: ModelMetadata,
-                  device: str = "cpu") -> dict[str, np.ndarray]:
+                  device: str = "cpu", recompute: bool = False) -> dict[str, np.ndarray]:
     """Energy [1], atom_energy [N], forces [N, 3], virial [3, 3], charges [N], atomic_dipoles [N, 3] of
     ``atoms``, each atom computed by the rank ``owner[i]`` that owns it (ranks 0..max(owner)); float64 numpy
-    arrays, units as in :func:`densnet.deploy.reference.evaluate`; ``device``: where the module runs."""
+    arrays, units as in :func:`densnet.deploy.reference.evaluate`; ``device``: where the module runs;
+    ``recompute``: keep no graph in the forward stages and re-run each stage in its backward (pair_style
+    densnet recompute yes)."""
     dtype = metadata.torch_dtype
     (i_all, j_all), _, s_all = build_graph(atoms, metadata.cutoff)
     box = np.asarray(atoms.cell.array) if atoms.pbc.any() else np.zeros((3, 3))
@@ -74,8 +76,9 @@ def halo_evaluate(module, atoms: Atoms, owner: np.ndarray, metadata: ModelMetada
         state = torch.zeros(n, widths[k + 1], dtype=dtype, device=device)  # what each owner computed
         for rk in ranks:
             nl = len(rk["local"])
-            out, aux = module.halo_stage(k, rk["leaf"][k], rk["types"], rk["edge_index"], *rk["edge"], nl)
-            rk["out"].append(out)
+            with torch.set_grad_enabled(not recompute):
+                out, aux = module.halo_stage(k, rk["leaf"][k], rk["types"], rk["edge_index"], *rk["edge"], nl)
+            rk["out"].append(None if recompute else out)
             state[rk["local_t"]] = out.detach()
             if aux.shape[1] == 4:
                 charges[rk["local"]] = aux[:, 0].detach().cpu().double().numpy()
@@ -98,8 +101,11 @@ def halo_evaluate(module, atoms: Atoms, owner: np.ndarray, metadata: ModelMetada
         new = torch.zeros(n, widths[k], dtype=dtype, device=device)
         for r, rk in enumerate(ranks):
             want = [rk["leaf"][k]] + rk["edge"] if k > 0 else rk["edge"]
-            gs = torch.autograd.grad([rk["out"][k]], want, [grad_state[rk["local_t"]]], retain_graph=True,
-                                     allow_unused=True)
+            out = rk["out"][k]
+            if recompute:
+                out = module.halo_stage(k, rk["leaf"][k], rk["types"], rk["edge_index"], *rk["edge"],
+                                        len(rk["local"]))[0]
+            gs = torch.autograd.grad([out], want, [grad_state[rk["local_t"]]], retain_graph=True, allow_unused=True)
             for m, g in enumerate(gs[1:] if k > 0 else gs):
                 if g is not None:
                     edge_grads[r][m] += g
