@@ -103,7 +103,7 @@ boundary {boundary}
 atom_style atomic
 read_data {data}
 neighbor 1.0 bin
-pair_style densnet
+pair_style densnet {pair_args}
 pair_coeff * * {model} {elements}
 velocity all create 300.0 12345 loop geom
 timestep 0.0005
@@ -115,13 +115,14 @@ run {steps}
 
 
 def lammps_speed(plugin: Path, model: Path, atoms: Atoms, nprocs: int, steps: int, warmup: int,
-                 work: Path) -> dict:
+                 work: Path, pair_args: str = "") -> dict:
     """Steps/s of the timed run (LAMMPS loop time) on ``nprocs`` MPI ranks."""
     data = write_data(work / "system.data", atoms)
     script = work / "in.bench"
     boundary = "p p p" if atoms.pbc.all() else "f f f"
     script.write_text(LMP_INPUT.format(plugin=plugin, boundary=boundary, data=data, model=model,
-                                       elements=" ".join(ELEMENTS), warmup=warmup, steps=steps))
+                                       elements=" ".join(ELEMENTS), warmup=warmup, steps=steps,
+                                       pair_args=pair_args))
     env = dict(os.environ, OMP_NUM_THREADS="1")
     env.pop("LAMMPS_PLUGIN_PATH", None)
     cmd = [str(VENV / "bin" / "lmp")] if nprocs == 1 else [str(VENV / "bin" / "mpirun"), "-np", str(nprocs),
