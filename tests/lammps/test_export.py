@@ -59,10 +59,13 @@ def test_export_refuses_a_file_that_disagrees(densnet_model, tmp_path, monkeypat
     assert not out.exists() and not list(tmp_path.glob("bad.pt.tmp*"))
 
 
-def test_info_prints_metadata_of_exported_model_and_checkpoint(densnet_model, capsys):
+def test_info_prints_metadata_of_exported_model_and_checkpoint(densnet_model, toy_model, capsys):
     assert main(["info", str(densnet_model.path)]) == 0
     text = capsys.readouterr().out
     assert "densnet exported model" in text and "H, C, O" in text and "receptive_field: 4" in text
+    assert "LAMMPS modes:    shift, ghost, halo" in text
+    assert main(["info", str(toy_model.path)]) == 0  # a file without the halo-mode methods
+    assert "LAMMPS modes:    shift, ghost (no halo-mode methods" in capsys.readouterr().out
     assert main(["info", str(densnet_model.checkpoint)]) == 0
     text = capsys.readouterr().out
     assert "checkpoint" in text and "H, C, O" in text and "parameters:" in text

@@ -168,6 +168,8 @@ def describe(path: str | Path) -> tuple[str, list[tuple[str, str]]]:
         except MetadataError as exc:
             raise DensnetError(str(exc)) from None
         rows = [(k, ", ".join(v) if isinstance(v, list) else str(v)) for k, v in json.loads(md.to_json()).items()]
+        rows.append(("LAMMPS modes", "shift, ghost, halo" if has_halo_methods(path) else
+                     "shift, ghost (no halo-mode methods: exported by an older densnet; re-export for MPI halo mode)"))
         return f"densnet exported model {path} (TorchScript, for LAMMPS)", rows
     data = io_model.read(path)  # DensnetError for corrupt/foreign files
     cfg = data.get("model_config", {})
@@ -188,6 +190,16 @@ def describe(path: str | Path) -> tuple[str, list[tuple[str, str]]]:
     if "best_val" in data:
         rows.append(("best_val", json.dumps(data["best_val"])))
     return f"densnet model checkpoint {path}", rows
+
+
+def has_halo_methods(path: str | Path) -> bool:
+    """Whether an exported file carries the halo-mode stage methods (read from the archive's TorchScript code,
+    without loading the model)."""
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            if name.endswith("densnet/model/contract.py") and b"def halo_stage(" in z.read(name):
+                return True
+    return False
 
 
 def _zip_or_error(path: str | Path) -> Path:
