@@ -940,6 +940,56 @@ def report(results: list[dict], args: argparse.Namespace, budget: dict, cmd: str
     return "\n".join(parts)
 
 
+def learning_curves(work: Path) -> dict[str, tuple[list[int], list[float]]]:
+    """Validation force MAE (meV/A) per epoch of every training in a dataset's work directory: densnet (energy
+    stage, ``<run>/log.csv``) and its variants, MACE (``mace_train.log``; after a resume the re-run epochs
+    replace the earlier lines)."""
+    curves: dict[str, tuple[list[int], list[float]]] = {}
+    for log in sorted(work.glob("densnet*/log.csv")):
+        import csv
+
+        with log.open() as fh:
+            rows = [r for r in csv.DictReader(fh) if r["stage"] == "energy" and r["val_f_mae"]]
+        if rows:
+            name = "densnet" + log.parent.name[len("densnet"):].replace("-", " ")
+            curves[name] = ([int(r["epoch"]) for r in rows], [1e3 * float(r["val_f_mae"]) for r in rows])
+    mace_log = work / "mace_train.log"
+    if mace_log.exists():
+        by_epoch: dict[int, float] = {}
+        for m in re.finditer(r"Epoch (\d+):.*?MAE_F=\s*([0-9.]+) meV", mace_log.read_text()):
+            by_epoch[int(m.group(1))] = float(m.group(2))
+        if by_epoch:
+            curves["MACE"] = (sorted(by_epoch), [by_epoch[k] for k in sorted(by_epoch)])
+    return curves
+
+
+def plot_learning_curves(works: list[tuple[str, Path]], out: Path) -> Path | None:
+    """PNG of the validation force MAE per epoch (one panel per dataset); None when there is nothing yet."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = [(name, learning_curves(w)) for name, w in works]
+    data = [(n, c) for n, c in data if c]
+    if not data:
+        return None
+    fig, axes = plt.subplots(1, len(data), figsize=(5.5 * len(data), 4), squeeze=False)
+    for ax, (name, curves) in zip(axes[0], data, strict=True):
+        for label, (x, y) in curves.items():
+            ax.plot(x, y, label=label)
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch (densnet: energy stage)")
+        ax.set_ylabel("validation force MAE (meV/A)")
+        ax.set_title(name)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def _terminate(signum: int, frame: object) -> None:
     for proc in list(ACTIVE):
         proc.terminate()
@@ -989,6 +1039,11 @@ def main() -> None:
     for spec in args.datasets:
         results.append(run_dataset(*parse_spec(spec), heldout, args, budget))
     text = report(results, args, budget, cmd)
+    png = plot_learning_curves([(r["name"], Path(r["work"])) for r in results],
+                               Path(args.out).with_name(Path(args.out).stem + "_curves.png"))
+    if png is not None:
+        text += (f"\nValidation force MAE per epoch of every training (densnet: its energy stage; MACE: its "
+                 f"validation line per epoch): ![learning curves]({png.name})\n")
     Path(args.out).write_text(text)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
