@@ -76,10 +76,11 @@ class GTOValues(nn.Module):
 
     def forward(self, points: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
         out = []
+        exponents = self.shell_exponents()
         for b, (atom, l) in enumerate(zip(self.shell_atom, self.shell_l, strict=True)):
             d = points - coords[atom]  # [P, 3]
             r2 = (d * d).sum(1, keepdim=True)  # [P, 1]
-            a = self.shell_exponents()[b]  # [nprim]
+            a = exponents[b]  # [nprim]
             c = self.coefs[b] if not self.learnable else primitive_norm(l, a).reshape(1, 1)
             radial = torch.exp(-r2 * a) @ c  # [P, nctr]
             mono = torch.prod(d.unsqueeze(1) ** self.powers[l].to(d), dim=2) if l else d.new_ones(len(d), 1)
