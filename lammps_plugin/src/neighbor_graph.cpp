@@ -23,12 +23,13 @@ void NeighborGraph::build(const Atom *atom, const NeighList *list, GraphMode mod
   const double cutsq = cutoff * cutoff;
   const bool ghost_mode = (mode == GraphMode::Ghost);
 
-  auto within = [&](int i, int j) {
+  auto dist2 = [&](int i, int j) {
     const double dx = x[j][0] - x[i][0];
     const double dy = x[j][1] - x[i][1];
     const double dz = x[j][2] - x[i][2];
-    return dx * dx + dy * dy + dz * dz < cutsq;
+    return dx * dx + dy * dy + dz * dz;
   };
+  auto within = [&](int i, int j) { return dist2(i, j) < cutsq; };
 
   // Model atoms: all locals; in ghost mode also the ghosts within receptive_field hops.
   lammps_index_.resize(nlocal);
@@ -88,9 +89,8 @@ void NeighborGraph::build(const Atom *atom, const NeighList *list, GraphMode mod
     const int jnum = list->numneigh[i];
     for (int jj = 0; jj < jnum; ++jj) {
       const int j = jlist[jj] & NEIGHMASK;
-      if (!within(i, j)) continue;
-      const double rsq = (x[j][0] - x[i][0]) * (x[j][0] - x[i][0]) +
-          (x[j][1] - x[i][1]) * (x[j][1] - x[i][1]) + (x[j][2] - x[i][2]) * (x[j][2] - x[i][2]);
+      const double rsq = dist2(i, j);
+      if (rsq >= cutsq) continue;
       if (rsq < min_rsq) {
         min_rsq = rsq;
         min_i_ = i;
