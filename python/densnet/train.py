@@ -185,11 +185,11 @@ class GridCache:
         self.new = 0
         if path is not None and path.exists():
             try:
-                with np.load(path) as z:
-                    off = z["offsets"]
-                    for k, key in enumerate(z["keys"]):
-                        a, b = off[k], off[k + 1]
-                        self.entries[str(key)] = (z["coords"][a:b], z["w"][a:b], z["rho"][a:b])
+                with np.load(path) as z:  # each z[...] access reads the member again: read each once
+                    keys, off, coords, w, rho = (z[k] for k in ("keys", "offsets", "coords", "w", "rho"))
+                for k, key in enumerate(keys):
+                    a, b = off[k], off[k + 1]
+                    self.entries[str(key)] = (coords[a:b], w[a:b], rho[a:b])
             except (OSError, KeyError, ValueError):
                 self.entries = {}
 
