@@ -54,8 +54,9 @@ by re-running the same command)::
     mkdir -p runs
     nohup nice -n 10 .venv/bin/python benchmarks/accuracy.py ethanol=examples/ethanol/data/ethanol.h5 \\
         --budget full --parallel --densnet-config examples/ethanol/model.yaml \\
-        --densnet-variant wide=examples/ethanol/model_wide.yaml --workdir benchmarks/accuracy_work \\
-        --out benchmarks/accuracy.md --json runs/accuracy.json >> runs/accuracy.log 2>&1 &
+        --densnet-variant final=examples/ethanol/model_final.yaml:even-tempered-1.7 \\
+        --workdir benchmarks/accuracy_work --out benchmarks/accuracy.md --json runs/accuracy.json \\
+        >> runs/accuracy.log 2>&1 &
 
 (``--workdir benchmarks/accuracy_work``: the work directory is committed between sessions (checkpoints, logs,
 state; its dataset snapshot is git-ignored and re-made from the source on resume, which must still hold the
@@ -687,23 +688,43 @@ def densnet_side(work: Path, sets: list[dict], epochs: tuple[int, int], args: ar
     dens = {es["name"]: evaluate_densnet(model, es["paths"], es["split"], es["densnet_json"], args, state,
                                          es["densnet_key"]) for es in sets}
     variants = {}
-    for name, config in variant_specs(args):
+    for name, config, basis in variant_specs(args):
         v = f"densnet-{name}"
-        vmodel = train_densnet(work, sets[0]["paths"], epochs, args, state, v, config)
+        paths = {es["name"]: refit_paths(work, es["paths"], basis, args, state) if basis else es["paths"]
+                 for es in sets}
+        vmodel = train_densnet(work, paths["test"], epochs, args, state, v, config)
         variants[name] = (vmodel, {es["name"]: evaluate_densnet(
-            vmodel, es["paths"], es["split"], es["densnet_json"].with_name(f"{v}_{es['densnet_json'].name}"), args,
-            state, f"{es['densnet_key']}_{v}") for es in sets})
+            vmodel, paths[es["name"]], es["split"], es["densnet_json"].with_name(f"{v}_{es['densnet_json'].name}"),
+            args, state, f"{es['densnet_key']}_{v}") for es in sets})
     return model, dens, variants
 
 
-def variant_specs(args: argparse.Namespace) -> list[tuple[str, str]]:
-    """``--densnet-variant NAME=YAML`` as (name, config path); names: letters, digits, '_', '-'."""
+def refit_paths(work: Path, paths: list[Path], basis: str, args: argparse.Namespace, state: StepState) -> list[Path]:
+    """The dataset files ``paths`` with their density targets refitted to ``basis`` (``densnet refit``: the same
+    frames, splits, energies and forces; no DFT) in ``work/data_<basis>/``, made once (resumable, git-ignored
+    like the snapshot: re-made from it). CPU time in ``state["refit_<basis>"]``."""
+    out = []
+    for src in paths:
+        dst = work / f"data_{basis}" / src.name
+        if not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            cmd = [sys.executable, "-m", "densnet.cli", "refit", str(src), "-o", str(dst),
+                   "--density-basis", basis, "--quiet"]
+            run_timed(cmd, dst.parent / "refit.log", thread_env(args.threads), state, f"refit_{basis}")
+        out.append(dst)
+    return out
+
+
+def variant_specs(args: argparse.Namespace) -> list[tuple[str, str, str | None]]:
+    """``--densnet-variant NAME=YAML[:BASIS]`` as (name, config path, density basis or None); names: letters,
+    digits, '_', '-'."""
     out = []
     for spec in args.densnet_variant:
-        name, sep, config = spec.partition("=")
-        if not sep or not re.fullmatch(r"[\w-]+", name) or not Path(config).is_file():
-            raise SystemExit(f"[accuracy] --densnet-variant {spec!r}: expected NAME=existing.yaml")
-        out.append((name, config))
+        name, sep, rest = spec.partition("=")
+        config, _, basis = rest.partition(":")
+        if not sep or not re.fullmatch(r"[\w-]+", name) or not Path(config).is_file() or ":" in basis:
+            raise SystemExit(f"[accuracy] --densnet-variant {spec!r}: expected NAME=existing.yaml[:DENSITY_BASIS]")
+        out.append((name, config, basis or None))
     return out
 
 
@@ -775,8 +796,10 @@ def check_variants(state: StepState, args: argparse.Namespace, epochs: tuple[int
     later), but a variant NAME trained with other settings is refused."""
     with state.lock:
         known = state.data.setdefault("variants", {})
-        for name, config in variant_specs(args):
+        for name, config, basis in variant_specs(args):
             want = densnet_settings(args, epochs, config)
+            if basis:
+                want["density_basis"] = basis
             if known.get(name) not in (None, want):
                 raise SystemExit(f"[accuracy] densnet variant {name!r} was trained with other settings "
                                  f"{known[name]} (now {want}): use another name")
@@ -802,11 +825,10 @@ def table(r: dict) -> str:
         return f"| {name} | {' | '.join(f(d, t, p) for _, d, t, p in models)} | {mace} | {base} |"
 
     rho = r["densnet"].get("density_percent", {})
-    floors = f"SAD only {_f(rho.get('eps_rho_sad'), '.3f')}; fitting floor {_f(rho.get('eps_rho_fit_floor'), '.3f')}"
+    floors = f"SAD only {_f(rho.get('eps_rho_sad'), '.3f')}"
     lines = [f"| quantity | {' | '.join(n for n, *_ in models)} | MACE | baseline |",
              "|" + "---|" * (len(models) + 3),
-             row("eps_rho (% of electrons)", lambda d, t, p: _f(d.get("density_percent", {}).get("eps_rho_model"),
-                                                                 ".3f"), "-", floors),
+             row("eps_rho (% of electrons) (fitting floor of its basis)", lambda d, t, p: _rho(d), "-", floors),
              row("energy MAE (eV/molecule)", lambda d, t, p: _f(d["energy_ev"]["mae"], ".4f"),
                  _f(m["energy_ev"]["mae"], ".4f"), f"mean training energy {b['energy_mae_ev']:.4f}"),
              row("energy MAE (meV/atom)", lambda d, t, p: _f(d["energy_per_atom_ev"]["mae"] * 1e3, ".2f"),
@@ -1005,9 +1027,10 @@ def main() -> None:
                    help="a dataset never trained on, evaluated whole by both models (repeatable)")
     p.add_argument("--out", default="benchmarks/accuracy.md", help="Markdown report")
     p.add_argument("--budget", choices=sorted(BUDGETS), default="full")
-    p.add_argument("--densnet-variant", action="append", default=[], metavar="NAME=YAML",
+    p.add_argument("--densnet-variant", action="append", default=[], metavar="NAME=YAML[:BASIS]",
                    help="another densnet configuration trained on the same split with the same budget, after the "
-                   "main one (repeatable; can be added to a finished run: MACE is not retrained)")
+                   "main one (repeatable; can be added to a finished run: MACE is not retrained); with BASIS, on "
+                   "the same frames with density targets refitted to that density basis (densnet refit)")
     p.add_argument("--densnet-epochs", help="DENSITY,ENERGY epochs (overrides the budget's)")
     p.add_argument("--mace-epochs", type=int, help="MACE epochs (overrides the budget's)")
     p.add_argument("--densnet-config", help="densnet training YAML (model, stages, lr, ...; its data/output are "
