@@ -162,25 +162,23 @@ class Interaction(nn.Module):
             pre_mul = [m for m, _ in blocks_out]
             self.gate = Gate(0, o3.Irreps(""))
             self.use_gate = False
-        # channel mixing of [aggregated messages, self features] -> pre-activation, per output l a [fan, mul_out]
-        # matrix (N(0, 1/fan)); applied as ONE matmul with a block-sparse [rows, out_dim] matrix gathered from the
-        # parameters through mix_index (entries not coupled -> the extra zero slot), equivariant by construction
-        # (same weight for every m, rows and columns of equal l only)
+        # channel mixing of [aggregated messages, self features] -> pre-activation: per output l one [fan, mul_out]
+        # matrix (N(0, 1/fan)) applied to the fan input rows of that l (every row a (2l+1)-component vector:
+        # a message path of one input channel, or a self-connection channel of equal l): the same weight for
+        # every m, equivariant by construction. mix_rows lists, per output l, the columns of [messages | h]
+        # of its fan rows (row-major: fan, then m); weights of output l: weight[w_off[o]:w_off[o+1]], [fan, mul].
         ls_in = [l for _, l in blocks_in]
         self.in_off: List[int] = block_offsets(blocks_in)  # noqa: UP006
         mid_off = [0]
         for mul, d in zip(self.in_mul, self.d_cols, strict=True):
             mid_off.append(mid_off[-1] + mul * d)
-        n_rows = mid_off[-1] + self.in_off[-1]
-        out_off = [0]
-        for m_o, l3 in zip(pre_mul, ls_out, strict=True):
-            out_off.append(out_off[-1] + m_o * (2 * l3 + 1))
-        entries: list[tuple[int, int, int]] = []  # (row, column, weight index)
-        w_total = 0
-        fans = []
-        for o, l3 in enumerate(ls_out):
+        mix_rows: list[int] = []
+        self.mix_dim: List[int] = []  # noqa: UP006
+        self.mix_fan: List[int] = []  # noqa: UP006
+        self.mix_mul: List[int] = list(pre_mul)  # noqa: UP006
+        for l3 in ls_out:
             dim = 2 * l3 + 1
-            rows: list[list[int]] = []  # per fan row: the rows of its 2l+1 components
+            rows: list[list[int]] = []  # per fan row: the columns of its 2l+1 components
             for k, st, _en, n_p in gather[l3]:
                 for u in range(self.in_mul[k]):
                     for p in range(n_p):
@@ -189,20 +187,32 @@ class Interaction(nn.Module):
                 sb = ls_in.index(l3)
                 for u in range(self.in_mul[sb]):
                     rows.append([mid_off[-1] + self.in_off[sb] + u * dim + m for m in range(dim)])
-            for f, rr in enumerate(rows):
-                for dd in range(pre_mul[o]):
-                    for m in range(dim):
-                        entries.append((rr[m], out_off[o] + dd * dim + m, w_total + f * pre_mul[o] + dd))
-            fans.append(len(rows))
-            w_total += len(rows) * pre_mul[o]
-        idx = torch.full((n_rows, out_off[-1]), w_total, dtype=torch.long)
-        if entries:
-            e = torch.tensor(entries, dtype=torch.long)
-            idx[e[:, 0], e[:, 1]] = e[:, 2]
-        self.register_buffer("mix_index", idx, persistent=False)
+            mix_rows += [c for rr in rows for c in rr]
+            self.mix_dim.append(dim)
+            self.mix_fan.append(len(rows))
+        self.register_buffer("mix_rows", torch.tensor(mix_rows, dtype=torch.long), persistent=False)
         self.weight = nn.Parameter(torch.cat([torch.randn(f * m, dtype=dt) / math.sqrt(max(f, 1))
-                                              for f, m in zip(fans, pre_mul, strict=True)]))
-        self.out_dim = out_off[-1]
+                                              for f, m in zip(self.mix_fan, pre_mul, strict=True)]))
+        self.out_dim = sum(m * d for m, d in zip(pre_mul, self.mix_dim, strict=True))
+
+    def mix(self, x: torch.Tensor) -> torch.Tensor:
+        """Channel mixing [N, rows of messages | h] -> pre-activation [N, out_dim] (per output l: [mul, 2l+1])."""
+        n = x.shape[0]
+        xr = x.index_select(1, self.mix_rows)
+        outs: List[torch.Tensor] = []  # noqa: UP006
+        r0 = 0
+        w0 = 0
+        for o in range(len(self.mix_fan)):  # (TorchScript: no zip(strict=...))
+            fan, dim, mul = self.mix_fan[o], self.mix_dim[o], self.mix_mul[o]
+            if fan == 0:
+                outs.append(x.new_zeros(n, mul * dim))
+                continue
+            xo = xr[:, r0 : r0 + fan * dim].view(n, fan, dim).transpose(1, 2)  # [N, 2l+1, fan]
+            w = self.weight[w0 : w0 + fan * mul].view(fan, mul)
+            outs.append(torch.matmul(xo, w).transpose(1, 2).reshape(n, mul * dim))
+            r0 += fan * dim
+            w0 += fan * mul
+        return torch.cat(outs, dim=1)
 
     def edge_basis(self, sh: torch.Tensor) -> List[torch.Tensor]:  # noqa: UP006
         """Per input block: B [E, 2 l1 + 1, D] = CG contracted with the edge's spherical harmonics."""
@@ -240,8 +250,7 @@ class Interaction(nn.Module):
             w0 += mul * n_p
             p0 += n_p * d
         aggs.append(h)
-        mix = torch.cat([self.weight, torch.zeros(1, dtype=h.dtype, device=h.device)])[self.mix_index]
-        out = torch.matmul(torch.cat(aggs, dim=1), mix)
+        out = self.mix(torch.cat(aggs, dim=1))
         if self.use_gate:
             out = self.gate(out)
         return out, basis
