@@ -891,6 +891,16 @@ def composition_section(r: dict) -> str:
     return text + composition_table(r["composition"]) + "\n"
 
 
+def variant_line(name: str, v: dict, state: dict) -> str:
+    """The report's sentence on one ``--densnet-variant``."""
+    basis = v["settings"].get("density_basis")
+    refit = state.get(f"refit_{basis}") if basis else None
+    how = (f"; density targets refitted to {basis} from the stored density matrices (`densnet refit`, "
+           f"{refit['cpu_s']:.0f} CPU s, not counted in the training time)" if refit else "")
+    return (f"\nVariant `densnet {name}` (same split, same epochs, trained after the main densnet model{how}): "
+            f"settings `{json.dumps(v['settings'])}`.\n")
+
+
 def rel(path: str | Path) -> str:
     """``path`` relative to the repository if it lies inside it."""
     p = Path(path).resolve()
@@ -956,8 +966,7 @@ def report(results: list[dict], args: argparse.Namespace, budget: dict, cmd: str
                f"{s['mace_train']['invocations']}." if max(s['densnet_train']['invocations'],
                                                              s['mace_train']['invocations']) > 1 else "")
             + "\n\n" + table(r) + "\n"
-            + "".join(f"\nVariant `densnet {n}` (same split, same epochs, trained after the main densnet model): "
-                      f"settings `{json.dumps(v['settings'])}`.\n" for n, v in r["variants"].items()))
+            + "".join(variant_line(n, v, s) for n, v in r["variants"].items()))
         parts.append(composition_section(r))
     return "\n".join(parts)
 
