@@ -44,6 +44,9 @@ CONFIG_SCHEMA = {
                  "keeps its split)",
                  "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]},
         "output": {"type": "string", "description": "run directory"},
+        "init": {"type": "string", "description": "model file (.ckpt) to start from: every parameter and buffer "
+                 "with the same name and shape is copied (e.g. a trained density network for an energy-only run "
+                 "with stages.density.epochs 0); same elements and density basis required"},
         "seed": {"type": "integer"},
         "batch_size": {"type": "integer", "minimum": 1},
         "dtype": {"enum": ["float32", "float64"]},
@@ -109,6 +112,8 @@ def load_config(path_or_dict) -> dict:
         return str(p if p.is_absolute() else base / p)
 
     cfg["output"] = resolve(cfg["output"])
+    if cfg.get("init"):
+        cfg["init"] = resolve(cfg["init"])
     cfg["data"] = [resolve(x) for x in cfg["data"]] if isinstance(cfg["data"], list) else resolve(cfg["data"])
     return cfg
 
@@ -446,6 +451,29 @@ LOG_FIELDS = ["stage", "epoch", "lr", "train_loss", "val_loss", "val_rho_coulomb
               "val_e_mae_per_atom", "val_f_mae", "val_mu_mae", "seconds"]
 
 
+def warm_start(model, path: str | Path) -> str:
+    """Copy into ``model`` every tensor of the model in ``path`` with the same name and shape (the normalisation
+    buffers included, so copied weights keep their scales); the rest keeps its fresh initialisation.
+
+    Raises DensnetError if the elements or the density basis differ. Returns a one-line summary.
+    """
+    from . import io_model
+
+    data = io_model.read(path)
+    if list(data["elements"]) != list(model.elements):
+        raise DensnetError(f"init {path}: elements {data['elements']} differ from this dataset's {model.elements}")
+    if json.loads(data["density_basis"]) != json.loads(json.dumps(model.density_basis, sort_keys=True)):
+        raise DensnetError(f"init {path}: trained on another density basis ({data.get('density_basis_name')}); "
+                           "refit the dataset to that basis or start from scratch")
+    own = model.state_dict()
+    copied = {k: v for k, v in data["model_state"].items() if k in own and own[k].shape == v.shape}
+    own.update({k: v.to(own[k].dtype) for k, v in copied.items()})
+    model.load_state_dict(own)
+    fresh = sorted({k.split(".")[0] for k in own if k not in copied})
+    return (f"init from {path}: {len(copied)} of {len(own)} tensors copied"
+            + (f"; freshly initialised in: {', '.join(fresh)}" if fresh else ""))
+
+
 class Trainer:
     """Runs the stages of ``cfg`` in ``cfg['output']``: last.ckpt (resume), model.ckpt (best), log.csv."""
 
@@ -486,6 +514,7 @@ class Trainer:
         cache.save()
         scale, shift, e_scale = normalisation(self.train_set, self.tables, ds.atom_energies, self.elements)
         self.model.set_normalisation(scale, shift, e_scale)
+        self.init_report = warm_start(self.model, cfg["init"]) if cfg.get("init") else None
         self.model = self.model.to(self.dtype)
         self.nf = torch.tensor(self.tables.n_functions)
         self.gen = torch.Generator().manual_seed(int(cfg["seed"]))
@@ -569,6 +598,8 @@ class Trainer:
 
         done = 0
         log = self.out / "log.csv"
+        if progress and self.init_report and self.csv_rows == 0:
+            print(self.init_report, flush=True)
         if progress and not self.store_phi:
             print(f"density-basis values on the grid points exceed {PHI_MEMORY_BUDGET / 1e9:g} GB: evaluated per "
                   "batch instead of stored (slower density stage, same numbers)", flush=True)

@@ -215,3 +215,29 @@ def test_grid_points_are_cached_in_the_run_directory(h2o_data, monkeypatch, tmp_
     monkeypatch.undo()
     (tmp_path / "grid_cache.npz").write_bytes(b"garbage")  # an unreadable cache is recomputed, not trusted
     assert len(Trainer(load_config(cfg)).train_set) == len(first.train_set)
+
+
+def test_init_copies_matching_tensors_and_rejects_foreign_models(h2o_data, tmp_path):
+    """An energy-only run started from a trained model keeps its density network exactly (energy stage:
+    density parameters frozen) while a wider energy network starts fresh; other elements are refused."""
+    from densnet.train import Trainer, load_config
+
+    first = Trainer(load_config({**_cfg(h2o_data, tmp_path / "a"), "stages": {"density": {"epochs": 2},
+                                                                            "energy": {"epochs": 0}}}))
+    first.run(progress=False)
+    wide = {**TINY, "energy_scalars": 12, "readout_hidden": 12}
+    cfg = {**_cfg(h2o_data, tmp_path / "b"), "model": wide, "init": str(tmp_path / "a" / "model.ckpt"),
+           "stages": {"density": {"epochs": 0}, "energy": {"epochs": 2}}}
+    second = Trainer(load_config(cfg))
+    assert "freshly initialised in" in second.init_report and "readout" in second.init_report
+    second.run(progress=False)
+    a, b = io_model.load(tmp_path / "a" / "model.ckpt"), io_model.load(tmp_path / "b" / "model.ckpt")
+    for name in ("edges", "density_embedding", "density_layers", "density_head"):
+        sa, sb = getattr(a, name).state_dict(), getattr(b, name).state_dict()
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa), name
+    ra, rb = a.readout.state_dict(), b.readout.state_dict()
+    assert any(ra[k].shape != rb[k].shape for k in ra)  # the wider readout was not copied
+    model = random_model(("H", "C"))[0]
+    io_model.save(tmp_path / "hc.ckpt", model)
+    with pytest.raises(DensnetError, match="elements"):
+        Trainer(load_config({**cfg, "output": str(tmp_path / "c"), "init": str(tmp_path / "hc.ckpt")}))
