@@ -36,7 +36,7 @@ def test_merge_keeps_frames_splits_and_unites_elements(water_dataset, methane_da
     for f, g in zip(both.frames, water.frames + methane.frames, strict=True):
         assert f.energy == g.energy and np.array_equal(f.coeffs, g.coeffs)
     assert set(both.density_basis) == {"H", "C", "O"} and set(both.sad_coeffs) == {"H", "C", "O"}
-    # the free-atom SCF of H is run once per dataset: equal up to SCF convergence, which merge checks (1e-10)
+    # the free-atom SCF of H is run once per dataset: equal up to SCF convergence (merge accepts SAD_TOLERANCE)
     np.testing.assert_allclose(both.sad_coeffs["H"], water.sad_coeffs["H"], rtol=0, atol=1e-10)
     np.testing.assert_allclose(both.sad_coeffs["H"], methane.sad_coeffs["H"], rtol=0, atol=1e-10)
     assert both.atom_energies["C"] == methane.atom_energies["C"]
@@ -51,6 +51,27 @@ def test_merge_refuses_a_different_level_of_theory(tmp_path, water_dataset, meth
         load([water_path, tmp_path / "etb.h5"])
     with pytest.raises(DensnetError, match="no such file"):
         load([water_path, tmp_path / "missing.h5"])
+
+
+def test_merge_tolerates_scf_round_off_of_the_free_atoms_only(water_dataset, methane_dataset):
+    """Separate labelling runs repeat the free-atom SCF, which agrees to its convergence only; a real
+    difference (another free-atom calculation) is refused with the size of the difference."""
+    import copy
+
+    from densnet.dataset import ATOM_ENERGY_TOLERANCE_EV, SAD_TOLERANCE, merge
+
+    water = copy.deepcopy(water_dataset[1])  # the fixture is shared: never modify it
+    methane = load_h5(methane_dataset)
+    methane.sad_coeffs["H"] = methane.sad_coeffs["H"] + 0.1 * SAD_TOLERANCE
+    methane.atom_energies["H"] += 0.1 * ATOM_ENERGY_TOLERANCE_EV
+    assert len(merge([water, methane]).frames) == len(water.frames) + len(methane.frames)
+    methane.sad_coeffs["H"] = methane.sad_coeffs["H"] + 10 * SAD_TOLERANCE
+    with pytest.raises(DensnetError, match="SAD coefficients of H differ .* by up to"):
+        merge([water, methane])
+    methane = load_h5(methane_dataset)
+    methane.atom_energies["H"] += 10 * ATOM_ENERGY_TOLERANCE_EV
+    with pytest.raises(DensnetError, match="free-atom energy of H differs"):
+        merge([water, methane])
 
 
 def test_train_and_evaluate_on_several_datasets(tmp_path, water_dataset, methane_dataset, capsys):
