@@ -4,6 +4,8 @@
 # 4 independent trajectories of 30 frames (one every 50 fs after 500 fs of equilibration): 24 trajectories.
 # Every (temperature, conformer) sample has its own seed, so trajectory ids (md-T<T>-seed<seed>-<i>) are unique
 # and the train/val/test split (by trajectory) never puts frames of one trajectory in two splits.
+# Then 150 distorted frames for training only (25 normal-mode frames per start at 1000 K and 3000 K about
+# the GFN2-xTB minima: ../make_distorted.sh, data/resorcinol_distorted.h5), the stability recipe found on ethanol.
 # Resumable: finished frame files are kept; re-run the same command to continue.
 #   WORKERS=2 bash examples/resorcinol/make_data.sh
 #   SAMPLE_ONLY=1 bash examples/resorcinol/make_data.sh   # sample the frames, do not label
@@ -37,3 +39,4 @@ fi
 if [ -n "${SAMPLE_ONLY:-}" ]; then exit 0; fi
 $D label data/frames.extxyz -o data/resorcinol.h5 --chunk-size 50 --split 0.75,0.08,0.17 \
   --workers "${WORKERS:-1}" --summary-json data/label_summary.json -q
+bash ../make_distorted.sh data/resorcinol_distorted.h5 25 in-in=start_in-in.xyz in-out=start_in-out.xyz out-out=start_out-out.xyz

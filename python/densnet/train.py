@@ -47,6 +47,9 @@ CONFIG_SCHEMA = {
         "init": {"type": "string", "description": "model file (.ckpt) to start from: every parameter and buffer "
                  "with the same name and shape is copied (e.g. a trained density network for an energy-only run "
                  "with stages.density.epochs 0); same elements and density basis required"},
+        "init_networks": {"type": "array", "items": {"enum": ["density", "energy"]}, "minItems": 1,
+                          "uniqueItems": True, "description": "which networks init copies (default both): "
+                          "[density] trains a new energy network on a trained density network"},
         "seed": {"type": "integer"},
         "batch_size": {"type": "integer", "minimum": 1},
         "dtype": {"enum": ["float32", "float64"]},
@@ -451,9 +454,19 @@ LOG_FIELDS = ["stage", "epoch", "lr", "train_loss", "val_loss", "val_rho_coulomb
               "val_e_mae_per_atom", "val_f_mae", "val_mu_mae", "seconds"]
 
 
-def warm_start(model, path: str | Path) -> str:
-    """Copy into ``model`` every tensor of the model in ``path`` with the same name and shape (the normalisation
-    buffers included, so copied weights keep their scales); the rest keeps its fresh initialisation.
+#: state-dict prefixes of the density network (with its normalisation and basis tables); the rest is energy
+DENSITY_PARTS = ("edges", "density_embedding", "density_layers", "density_head", "coeff_scale", "sad", "n_int",
+                 "d_int", "z")
+
+
+def network_of(key: str) -> str:
+    """'density' or 'energy': the network a state-dict entry belongs to."""
+    return "density" if key.split(".")[0] in DENSITY_PARTS else "energy"
+
+
+def warm_start(model, path: str | Path, networks: tuple[str, ...] = ("density", "energy")) -> str:
+    """Copy into ``model`` every tensor of ``networks`` of the model in ``path`` with the same name and shape (the
+    normalisation buffers included, so copied weights keep their scales); the rest keeps its fresh initialisation.
 
     Raises DensnetError if the elements or the density basis differ. Returns a one-line summary.
     """
@@ -466,7 +479,8 @@ def warm_start(model, path: str | Path) -> str:
         raise DensnetError(f"init {path}: trained on another density basis ({data.get('density_basis_name')}); "
                            "refit the dataset to that basis or start from scratch")
     own = model.state_dict()
-    copied = {k: v for k, v in data["model_state"].items() if k in own and own[k].shape == v.shape}
+    copied = {k: v for k, v in data["model_state"].items()
+              if k in own and own[k].shape == v.shape and network_of(k) in networks}
     own.update({k: v.to(own[k].dtype) for k, v in copied.items()})
     model.load_state_dict(own)
     fresh = sorted({k.split(".")[0] for k in own if k not in copied})
@@ -514,7 +528,8 @@ class Trainer:
         cache.save()
         scale, shift, e_scale = normalisation(self.train_set, self.tables, ds.atom_energies, self.elements)
         self.model.set_normalisation(scale, shift, e_scale)
-        self.init_report = warm_start(self.model, cfg["init"]) if cfg.get("init") else None
+        self.init_report = (warm_start(self.model, cfg["init"], tuple(cfg.get("init_networks", ("density", "energy"))))
+                            if cfg.get("init") else None)
         self.model = self.model.to(self.dtype)
         self.nf = torch.tensor(self.tables.n_functions)
         self.gen = torch.Generator().manual_seed(int(cfg["seed"]))

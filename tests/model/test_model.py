@@ -13,10 +13,13 @@ from densnet.model import compute_properties, pyscf_from_e3nn
 from densnet.model.contract import ContractModel
 from densnet.model.observables import BOHR, density_mol, flat_coefficients
 
+#: the default energy network, and one with many-body product blocks (energy_correlation 3) after 2 layers
+CONFIGS = {"plain": None, "product": {"energy_layers": 2, "energy_correlation": 3}}
 
-@pytest.fixture(scope="module")
-def setup():
-    return random_model()
+
+@pytest.fixture(scope="module", params=list(CONFIGS))
+def setup(request):
+    return random_model(config=CONFIGS[request.param])
 
 
 def _batch(mols, elements, cutoff):
@@ -237,3 +240,19 @@ def test_flat_coefficients_roundtrip(setup):
 
     pad = padded_coefficients(flat, types, tables.n_functions, tables.max_functions)
     np.testing.assert_allclose(flat_coefficients(pad, types, tables.n_functions), flat)
+
+
+def test_product_block_contributes_and_trains():
+    """The many-body block changes the energy (the product configs above test a live block) and its
+    parameters are trained with the energy network."""
+    model, _, _ = random_model(config=CONFIGS["product"])
+    atoms = ethanol()
+    e1 = _props(model, [atoms], forces=False)["energy"].item()
+    names = {id(p) for p in model.energy_parameters()}
+    assert all(id(p) in names for p in model.energy_products.parameters())
+    with torch.no_grad():
+        for block in model.energy_products:
+            block.w_out.zero_()
+    e0 = _props(model, [atoms], forces=False)["energy"].item()
+    assert abs(e1 - e0) > 1e-6 * max(abs(e0), 1.0)
+    assert len(random_model()[0].energy_products) == 0  # energy_correlation 1: no block, old checkpoints load

@@ -220,7 +220,7 @@ def test_grid_points_are_cached_in_the_run_directory(h2o_data, monkeypatch, tmp_
 def test_init_copies_matching_tensors_and_rejects_foreign_models(h2o_data, tmp_path):
     """An energy-only run started from a trained model keeps its density network exactly (energy stage:
     density parameters frozen) while a wider energy network starts fresh; other elements are refused."""
-    from densnet.train import Trainer, load_config
+    from densnet.train import Trainer, load_config, network_of
 
     first = Trainer(load_config({**_cfg(h2o_data, tmp_path / "a"), "stages": {"density": {"epochs": 2},
                                                                             "energy": {"epochs": 0}}}))
@@ -237,6 +237,13 @@ def test_init_copies_matching_tensors_and_rejects_foreign_models(h2o_data, tmp_p
         assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa), name
     ra, rb = a.readout.state_dict(), b.readout.state_dict()
     assert any(ra[k].shape != rb[k].shape for k in ra)  # the wider readout was not copied
+    # init_networks [density]: same architecture, the energy network keeps its fresh initialisation
+    only = Trainer(load_config({**_cfg(h2o_data, tmp_path / "d"), "init": str(tmp_path / "a" / "model.ckpt"),
+                                "init_networks": ["density"], "seed": 1}))  # (a's energy network: seed 0's init)
+    sa, sd = a.state_dict(), only.model.state_dict()
+    assert all(torch.equal(sa[k], sd[k].to(sa[k].dtype)) for k in sa if network_of(k) == "density")
+    assert not all(torch.equal(sa[k], sd[k].to(sa[k].dtype)) for k in sa if k.startswith("energy_layers"))
+    assert "energy_layers" in only.init_report and "density_layers" not in only.init_report
     model = random_model(("H", "C"))[0]
     io_model.save(tmp_path / "hc.ckpt", model)
     with pytest.raises(DensnetError, match="elements"):

@@ -22,6 +22,7 @@ from .energy_head import CoefficientEmbedding, EnergyReadout
 from .interaction import Interaction, natural_irreps
 from .layout import BasisTables
 from .observables import BOHR, atomic_charges, atomic_dipoles
+from .product import ProductBlock
 
 #: Buffers kept in float64 in float32 models too (exact electron count).
 PRECISE_BUFFERS = ("sad", "n_int", "d_int", "z")
@@ -42,6 +43,7 @@ DEFAULT_MODEL: dict = {
     "energy_vectors": 8,
     "energy_lmax": 2,
     "readout_hidden": 16,
+    "energy_correlation": 1,  # > 1: a ProductBlock (body order up to this + 1 per layer) after each energy layer
 }
 
 
@@ -93,6 +95,9 @@ class DensNet(nn.Module):
         self.energy_layers = nn.ModuleList([
             Interaction(e_irreps, e_lmax, e_irreps, nr, rh, avg, gate=True)
             for _ in range(int(cfg["energy_layers"]))])
+        corr = int(cfg.get("energy_correlation", 1))
+        self.energy_products = nn.ModuleList([ProductBlock(e_irreps, n_types, corr, es)
+                                              for _ in range(int(cfg["energy_layers"]) if corr > 1 else 0)])
         self.readout = EnergyReadout(es, int(cfg["readout_hidden"]))
         # widths of the node states exchanged between MPI ranks in halo mode (see halo_stage): embedding,
         # each density layer, the energy embedding (after the density head), each energy layer
@@ -171,7 +176,7 @@ class DensNet(nn.Module):
         return [p for m in mods for p in m.parameters()]
 
     def energy_parameters(self) -> list[nn.Parameter]:
-        mods = [self.coeff_embedding, self.energy_layers, self.readout]
+        mods = [self.coeff_embedding, self.energy_layers, self.energy_products, self.readout]
         return [p for m in mods for p in m.parameters()]
 
     # ------------------------------------------------------------------ scriptable forward
@@ -197,9 +202,17 @@ class DensNet(nn.Module):
                 radial: torch.Tensor, env: torch.Tensor) -> torch.Tensor:
         h = self.coeff_embedding(delta, types, self.coeff_scale)
         basis: List[torch.Tensor] = []  # noqa: UP006
-        for layer in self.energy_layers:
+        for i, layer in enumerate(self.energy_layers):
             h, basis = layer(h, edge_index, sh, radial, env, basis)
+            h = self._product(i, h, types)
         return self.readout(h, types, self.energy_scale, self.energy_shift)
+
+    def _product(self, i: int, h: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        """The many-body block of energy layer i (identity when energy_correlation is 1)."""
+        for j, block in enumerate(self.energy_products):
+            if j == i:
+                h = block(h, types)
+        return h
 
     def energy_from_edges(self, delta: torch.Tensor, types: torch.Tensor, edge_index: torch.Tensor,
                           edge_vectors: torch.Tensor) -> torch.Tensor:
@@ -256,6 +269,7 @@ class DensNet(nn.Module):
         for i, layer in enumerate(self.energy_layers):
             if i == k - nd - 1:
                 out, _ = layer(h, edge_index, sh, radial, env, [])
+                out = self._product(i, out, types)
         if out.shape[0] == 0 and n_local > 0:
             raise RuntimeError("halo_stage: stage index out of range")
         return [out[:n_local], aux]
