@@ -23,7 +23,8 @@ import torch
 
 from . import keys as K
 from .errors import DensnetError
-from .model.network import DEFAULT_MODEL
+from .model.interaction import MLP_INITS
+from .model.network import DEFAULT_MODEL, ENERGY_INPUTS
 
 STAGES = ("density", "energy", "joint")
 
@@ -62,8 +63,11 @@ CONFIG_SCHEMA = {
         "density_loss": {"enum": ["coulomb", "l1", "both"]},
         "grid_points": {"type": "integer", "minimum": 100},
         "model": {"type": "object", "additionalProperties": False, "description": "architecture (DEFAULT_MODEL)",
-                  "properties": {k: {"type": "number", "exclusiveMinimum": 0} if isinstance(v, float)
-                                 else {"type": "integer", "minimum": 0 if k.endswith(("_lmax", "_vectors")) else 1}
+                  "properties": {k: {"enum": list(ENERGY_INPUTS)} if k == "energy_input"
+                                 else {"enum": list(MLP_INITS)} if k == "mlp_init"
+                                 else {"type": "number", "exclusiveMinimum": 0} if isinstance(v, float)
+                                 else {"type": "integer",
+                                       "minimum": 0 if k.endswith(("_lmax", "_vectors", "_radial_hidden")) else 1}
                                  for k, v in DEFAULT_MODEL.items()}},
         "stages": {"type": "object", "additionalProperties": False,
                    "properties": {s: _STAGE_SCHEMA for s in STAGES}},

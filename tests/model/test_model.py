@@ -256,3 +256,41 @@ def test_product_block_contributes_and_trains():
     e0 = _props(model, [atoms], forces=False)["energy"].item()
     assert abs(e1 - e0) > 1e-6 * max(abs(e0), 1.0)
     assert len(random_model()[0].energy_products) == 0  # energy_correlation 1: no block, old checkpoints load
+
+
+def test_energy_radial_hidden_sets_only_the_energy_layers():
+    """energy_radial_hidden 0 (default) keeps the shared radial width; a value widens the energy layers only."""
+    plain, wide = random_model()[0], random_model(config={"energy_radial_hidden": 12})[0]
+    width = lambda layer: layer.radial.net[0].out_features  # noqa: E731
+    assert width(plain.energy_layers[0]) == width(plain.density_layers[0]) == plain.config["radial_hidden"]
+    assert width(wide.energy_layers[0]) == 12 and width(wide.density_layers[0]) == wide.config["radial_hidden"] != 12
+
+
+@pytest.mark.parametrize("energy_input", ["density", "elements"])
+def test_energy_input_elements_ignores_the_density(energy_input):
+    """energy_input 'elements' (ablation): the energy does not change with the density network's weights."""
+    model, _, _ = random_model(config={"energy_input": energy_input})
+    atoms = ethanol()
+    e1 = _props(model, [atoms], forces=False)["energy"].item()
+    with torch.no_grad():
+        for p in model.density_head.parameters():
+            p.mul_(1.5)
+    e2 = _props(model, [atoms], forces=False)["energy"].item()
+    changed = abs(e2 - e1) > 1e-8 * max(abs(e1), 1.0)
+    assert changed == (energy_input == "density")
+
+
+def test_mlp_init_normalized_keeps_unit_variance():
+    """mlp_init 'normalized': unit-variance inputs give unit-variance outputs through SiLU layers (the
+    PyTorch default init shrinks them); a bad scheme name is refused."""
+    from densnet.model.interaction import MLP
+
+    torch.manual_seed(0)
+    x = torch.randn(20000, 8)
+    stds = {}
+    for init in ("torch", "normalized"):
+        outs = [MLP([8, 64, 64, 64], init=init)(x).std().item() for _ in range(5)]
+        stds[init] = float(np.mean(outs))
+    assert 0.7 < stds["normalized"] < 1.4 and stds["torch"] < 0.5, stds
+    with pytest.raises(ValueError, match="init"):
+        MLP([2, 2], init="xavier")

@@ -58,10 +58,10 @@ def shell_tables(element_irreps: list[str]) -> tuple[list[int], torch.Tensor, to
 class ChargeTransfer(nn.Module):
     """Antisymmetric pair charge transfer from invariant features. Returns Q [N] (electrons gained)."""
 
-    def __init__(self, n_scalars: int, n_radial: int, hidden: int) -> None:
+    def __init__(self, n_scalars: int, n_radial: int, hidden: int, mlp_init: str = "torch") -> None:
         super().__init__()
         self.n_scalars = n_scalars
-        self.mlp = MLP([2 * n_scalars + n_radial, hidden, 1])
+        self.mlp = MLP([2 * n_scalars + n_radial, hidden, 1], init=mlp_init)
 
     def forward(self, h: torch.Tensor, edge_index: torch.Tensor, radial: torch.Tensor,
                 envelope: torch.Tensor) -> torch.Tensor:
@@ -96,7 +96,8 @@ class DensityHead(nn.Module):
     coeffs/delta/Q are float64 (exact electron bookkeeping).
     """
 
-    def __init__(self, irreps_in: o3.Irreps, element_irreps: list[str], n_radial: int, hidden: int) -> None:
+    def __init__(self, irreps_in: o3.Irreps, element_irreps: list[str], n_radial: int, hidden: int,
+                 mlp_init: str = "torch") -> None:
         super().__init__()
         blocks = natural_blocks(o3.Irreps(irreps_in))
         assert blocks[0][1] == 0, "scalars must come first"
@@ -142,7 +143,7 @@ class DensityHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_types, n_shells[0], dtype=dt))
         self.n_types = n_types
         self.f_max = f_max
-        self.transfer = ChargeTransfer(blocks[0][0], n_radial, hidden)
+        self.transfer = ChargeTransfer(blocks[0][0], n_radial, hidden, mlp_init=mlp_init)
 
     def forward(self, h: torch.Tensor, types: torch.Tensor, edge_index: torch.Tensor, radial: torch.Tensor,
                 envelope: torch.Tensor, scale: torch.Tensor, sad: torch.Tensor,

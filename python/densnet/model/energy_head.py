@@ -84,10 +84,10 @@ class CoefficientEmbedding(nn.Module):
 class EnergyReadout(nn.Module):
     """Invariant features -> per-atom energy (eV): scale * MLP(scalars) + shift[type]."""
 
-    def __init__(self, n_scalars: int, hidden: int) -> None:
+    def __init__(self, n_scalars: int, hidden: int, mlp_init: str = "torch") -> None:
         super().__init__()
         self.n_scalars = n_scalars
-        self.mlp = MLP([n_scalars, hidden, 1])
+        self.mlp = MLP([n_scalars, hidden, 1], init=mlp_init)
 
     def forward(self, h: torch.Tensor, types: torch.Tensor, energy_scale: torch.Tensor,
                 energy_shift: torch.Tensor) -> torch.Tensor:

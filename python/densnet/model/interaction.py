@@ -18,15 +18,34 @@ import torch
 from e3nn import o3
 from torch import nn
 
+#: MLP initialisation schemes (see MLP)
+MLP_INITS = ("torch", "normalized")
+#: 1 / sqrt(E[silu(x)^2]) for x ~ N(0, 1): restores unit variance after a SiLU
+SILU_GAIN = 1.6747
+
 
 class MLP(nn.Module):
-    """Plain SiLU MLP on invariant inputs (radial weights, charge transfer, energy readout)."""
+    """Plain SiLU MLP on invariant inputs (radial weights, charge transfer, energy readout).
 
-    def __init__(self, sizes: list[int], bias_last: bool = True) -> None:
+    ``init`` "torch": PyTorch's default Linear initialisation (output variance shrinks layer by layer);
+    "normalized": weights N(0, g^2 / fan_in) with g = 1 after the input and g = SILU_GAIN after a SiLU, biases
+    0, so unit-variance inputs give unit-variance outputs (as e3nn's normalised MLPs). Initialisation only:
+    both give the same function class and load the same state dicts.
+    """
+
+    def __init__(self, sizes: list[int], bias_last: bool = True, init: str = "torch") -> None:
         super().__init__()
+        if init not in MLP_INITS:
+            raise ValueError(f"MLP init must be one of {MLP_INITS}, got {init!r}")
         layers: list[nn.Module] = []
         for k in range(len(sizes) - 1):
-            layers.append(nn.Linear(sizes[k], sizes[k + 1], bias=bias_last or k < len(sizes) - 2))
+            lin = nn.Linear(sizes[k], sizes[k + 1], bias=bias_last or k < len(sizes) - 2)
+            if init == "normalized":
+                with torch.no_grad():
+                    lin.weight.normal_(0.0, (SILU_GAIN if k > 0 else 1.0) / math.sqrt(sizes[k]))
+                    if lin.bias is not None:
+                        lin.bias.zero_()
+            layers.append(lin)
             if k < len(sizes) - 2:
                 layers.append(nn.SiLU())
         self.net = nn.Sequential(*layers)
@@ -94,7 +113,7 @@ class Interaction(nn.Module):
     """
 
     def __init__(self, irreps_in: o3.Irreps, lmax_sh: int, irreps_out: o3.Irreps, n_radial: int,
-                 radial_hidden: int, avg_num_neighbors: float, gate: bool = True) -> None:
+                 radial_hidden: int, avg_num_neighbors: float, gate: bool = True, mlp_init: str = "torch") -> None:
         super().__init__()
         irreps_in, irreps_out = o3.Irreps(irreps_in), o3.Irreps(irreps_out)
         self.irreps_in, self.irreps_out = irreps_in, irreps_out
@@ -149,7 +168,7 @@ class Interaction(nn.Module):
             c0 += d
         self.register_buffer("path_expand", torch.cat(expand), persistent=False)
         self.weight_numel = sum(m * p for m, p in zip(self.in_mul, self.n_paths, strict=True))
-        self.radial = MLP([n_radial, radial_hidden, radial_hidden, self.weight_numel])
+        self.radial = MLP([n_radial, radial_hidden, radial_hidden, self.weight_numel], init=mlp_init)
         self.norm = 1.0 / math.sqrt(avg_num_neighbors)
 
         if gate:

@@ -27,6 +27,9 @@ from .product import ProductBlock
 #: Buffers kept in float64 in float32 models too (exact electron count).
 PRECISE_BUFFERS = ("sad", "n_int", "d_int", "z")
 
+#: What the energy network's node features start from: the predicted Delta coefficients, or the element only.
+ENERGY_INPUTS = ("density", "elements")
+
 #: Default hyper-parameters (small: trains on 2 CPU cores). Lengths in Angstrom.
 DEFAULT_MODEL: dict = {
     "cutoff": 4.0,
@@ -43,7 +46,10 @@ DEFAULT_MODEL: dict = {
     "energy_vectors": 8,
     "energy_lmax": 2,
     "readout_hidden": 16,
+    "energy_radial_hidden": 0,  # width of the energy layers' radial MLPs; 0: radial_hidden
     "energy_correlation": 1,  # > 1: a ProductBlock (body order up to this + 1 per layer) after each energy layer
+    "mlp_init": "torch",  # "normalized": unit-variance initialisation of every MLP (interaction.MLP)
+    "energy_input": "density",  # "elements": the energy network ignores the density (ablation: a plain potential)
 }
 
 
@@ -76,6 +82,7 @@ class DensNet(nn.Module):
         e_lmax = int(cfg["energy_lmax"])
         self.edges = EdgeEmbedding(max(basis_lmax, e_lmax), self.cutoff, nr)
         layers = []
+        mi = str(cfg.get("mlp_init", "torch"))
         irreps = o3.Irreps(f"{ds}x0e")
         self.density_embedding = ElementEmbedding(n_types, ds)
         for k in range(int(cfg["density_layers"])):
@@ -83,22 +90,26 @@ class DensNet(nn.Module):
             out = (natural_irreps(ds, int(cfg["density_out_mul"]), basis_lmax) if last
                    else natural_irreps(ds, int(cfg["density_vectors"]), int(cfg["density_lmax"])))
             lsh = min(basis_lmax, max(ir.l for _, ir in irreps) + max(ir.l for _, ir in out))
-            layers.append(Interaction(irreps, lsh, out, nr, rh, avg, gate=not last))
+            layers.append(Interaction(irreps, lsh, out, nr, rh, avg, gate=not last, mlp_init=mi))
             irreps = out
         self.density_layers = nn.ModuleList(layers)
-        self.density_head = DensityHead(irreps, self.element_irreps, nr, rh)
+        self.density_head = DensityHead(irreps, self.element_irreps, nr, rh, mlp_init=mi)
 
         # energy network (all layers have equal irreps: they share the per-edge Clebsch-Gordan x Y products)
         es = int(cfg["energy_scalars"])
         e_irreps = natural_irreps(es, int(cfg["energy_vectors"]), e_lmax)
         self.coeff_embedding = CoefficientEmbedding(self.element_irreps, e_irreps)
+        erh = int(cfg.get("energy_radial_hidden", 0)) or rh
         self.energy_layers = nn.ModuleList([
-            Interaction(e_irreps, e_lmax, e_irreps, nr, rh, avg, gate=True)
+            Interaction(e_irreps, e_lmax, e_irreps, nr, erh, avg, gate=True, mlp_init=mi)
             for _ in range(int(cfg["energy_layers"]))])
+        if cfg.get("energy_input", "density") not in ENERGY_INPUTS:
+            raise ValueError(f"energy_input must be one of {ENERGY_INPUTS}, got {cfg['energy_input']!r}")
+        self.energy_reads_density: bool = cfg.get("energy_input", "density") == "density"
         corr = int(cfg.get("energy_correlation", 1))
         self.energy_products = nn.ModuleList([ProductBlock(e_irreps, n_types, corr, es)
                                               for _ in range(int(cfg["energy_layers"]) if corr > 1 else 0)])
-        self.readout = EnergyReadout(es, int(cfg["readout_hidden"]))
+        self.readout = EnergyReadout(es, int(cfg["readout_hidden"]), mlp_init=mi)
         # widths of the node states exchanged between MPI ranks in halo mode (see halo_stage): embedding,
         # each density layer, the energy embedding (after the density head), each energy layer
         self.halo_widths: List[int] = [ds] + [o3.Irreps(layer.irreps_out).dim for layer in layers] + \
@@ -200,6 +211,8 @@ class DensNet(nn.Module):
 
     def _energy(self, delta: torch.Tensor, types: torch.Tensor, edge_index: torch.Tensor, sh: torch.Tensor,
                 radial: torch.Tensor, env: torch.Tensor) -> torch.Tensor:
+        if not self.energy_reads_density:
+            delta = torch.zeros_like(delta)
         h = self.coeff_embedding(delta, types, self.coeff_scale)
         basis: List[torch.Tensor] = []  # noqa: UP006
         for i, layer in enumerate(self.energy_layers):
@@ -265,7 +278,8 @@ class DensNet(nn.Module):
             c = coeffs[:n_local]
             aux = torch.cat([atomic_charges(c, t, self.z, self.n_int).unsqueeze(1),
                              atomic_dipoles(c, t, self.d_int, self.bohr)], dim=1).to(h.dtype)
-            out = self.coeff_embedding(delta[:n_local].to(h.dtype), t, self.coeff_scale)
+            d = delta[:n_local].to(h.dtype)
+            out = self.coeff_embedding(d if self.energy_reads_density else torch.zeros_like(d), t, self.coeff_scale)
         for i, layer in enumerate(self.energy_layers):
             if i == k - nd - 1:
                 out, _ = layer(h, edge_index, sh, radial, env, [])
