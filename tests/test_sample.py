@@ -61,4 +61,42 @@ def test_bad_sampling_input(tmp_path, capsys):
     ase.io.write(tmp_path / "start.xyz", molecule("H2O"))
     assert main(["sample", str(tmp_path / "start.xyz"), "-o", str(tmp_path / "x.extxyz"), "--temperature", "-5",
                  "--frames", "3"]) == 2
-    assert "--temperature must be positive" in capsys.readouterr().err
+    assert "--temperature must be given and positive" in capsys.readouterr().err
+
+
+def test_close_contact_frames(tmp_path):
+    """Each frame moves one terminal atom to 0.75-0.95 of its bond length, no other atom closer; the rest is
+    the start; reproducible by seed; no terminal atom is a clear error."""
+    import pytest
+
+    from densnet.errors import DensnetError
+    from densnet.sample import CLOSE_CONTACT_RANGE, sample_close_contacts
+
+    start = molecule("CH3CH2OH")
+    frames = sample_close_contacts([start], 40, seed=3)
+    again = sample_close_contacts([start], 40, seed=3)
+    lo, hi = CLOSE_CONTACT_RANGE
+    moved_kinds = set()
+    for f, g in zip(frames, again, strict=True):
+        np.testing.assert_array_equal(f.positions, g.positions)
+        i, j = f.info["moved_atom"], f.info["partner"]
+        changed = np.flatnonzero(np.abs(f.positions - start.positions).max(1) > 0)
+        assert list(changed) == [i]
+        r = f.get_distance(i, j)
+        assert lo * start.get_distance(i, j) - 1e-9 <= r <= hi * start.get_distance(i, j) + 1e-9
+        d = np.delete(f.get_distances(i, range(len(f))), [i, j])
+        assert d.min() >= r
+        moved_kinds.add(start.get_chemical_symbols()[j])
+    assert moved_kinds == {"C", "O"}  # H's on both carbons and on the oxygen are pushed
+    assert len({f.info["traj"] for f in frames}) == 40
+    with pytest.raises(DensnetError, match="terminal"):
+        sample_close_contacts([molecule("C6H6")[:6]], 2, seed=0)  # a bare carbon ring: no terminal atom
+
+
+def test_close_contacts_from_the_cli(tmp_path):
+    ase.io.write(tmp_path / "start.xyz", molecule("CH3OH"))
+    out = tmp_path / "close.extxyz"
+    assert main(["sample", str(tmp_path / "start.xyz"), "-o", str(out), "--method", "close-contacts",
+                 "--frames", "5", "-q"]) == 0  # no --temperature needed
+    frames = ase.io.read(out, ":")
+    assert len(frames) == 5 and all(f.info["source"] == "close-contacts" for f in frames)

@@ -23,6 +23,9 @@ RUNS = {
     "energy_elements_norm: no density input, mlp_init normalized": HERE / "energy_elements_norm_log.csv",
     "energy_elements_lr2e-3: no density input, lr 2e-3": HERE / "energy_elements_lr2e-3_log.csv",
     "energy_elements_lr3e-2: no density input, lr 3e-2": HERE / "energy_elements_lr3e-2_log.csv",
+    "energy_elements_lmax3: no density input, l <= 3": HERE / "energy_elements_lmax3_log.csv",
+    "energy_elements_l3layers: no density input, 3 energy layers": HERE / "energy_elements_l3layers_log.csv",
+    "energy_elements_all: no density input, cutoff 5 + radial 64 + correlation 3": HERE / "energy_elements_all_log.csv",
 }
 
 

@@ -201,12 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"densnet {__import__('densnet').__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("sample", help="thermal geometries with GFN2-xTB MD or normal modes")
+    s = sub.add_parser("sample", help="geometries: GFN2-xTB MD, normal modes, or close contacts (train-only)")
     s.add_argument("input", help="start structure(s), any ASE format (several frames: several starts)")
     s.add_argument("-o", "--output", required=True, help="output extxyz")
-    s.add_argument("--temperature", type=float, required=True, help="K")
+    s.add_argument("--temperature", type=float, help="K (gfn2, normal-modes)")
     s.add_argument("--frames", type=int, required=True)
-    s.add_argument("--method", default="gfn2", choices=["gfn2", "normal-modes"])
+    s.add_argument("--method", default="gfn2", choices=["gfn2", "normal-modes", "close-contacts"],
+                   help="close-contacts: a terminal atom pushed to 0.75-0.95 of its bond length, random direction")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--trajectories", type=int, default=10, help="independent MD trajectories (gfn2)")
     s.add_argument("--stride", type=float, default=50.0, help="fs between saved frames (gfn2)")

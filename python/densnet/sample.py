@@ -1,8 +1,9 @@
-"""``densnet sample``: thermal geometries from a cheap method (GFN2-xTB MD or normal-mode sampling).
+"""``densnet sample``: thermal geometries from a cheap method (GFN2-xTB MD or normal-mode sampling), or
+close-contact frames (a terminal atom pushed towards its partner; for the train split, against holes).
 
 Frames carry ``info['traj']`` (independent trajectory id, used to split data without correlated frames
-straddling splits), ``info['time_fs']`` and ``info['source']``. Every frame is checked to keep the bond
-graph of its starting structure (no fragments, no new bonds).
+straddling splits), ``info['time_fs']`` and ``info['source']``. Thermal frames are checked to keep the bond
+graph of their starting structure (no fragments, no new bonds).
 """
 
 from __future__ import annotations
@@ -160,6 +161,55 @@ def sample_normal_modes(starts: list[Atoms], n_frames: int, temperature: float, 
     return out
 
 
+#: close-contact frames: the moved atom ends at this fraction of its bond length (uniform in the range)
+CLOSE_CONTACT_RANGE = (0.75, 0.95)
+
+
+def sample_close_contacts(starts: list[Atoms], n_frames: int, seed: int,
+                          bond_fraction: tuple[float, float] = CLOSE_CONTACT_RANGE) -> list[Atoms]:
+    """Frames with one terminal atom (one bond, e.g. an H) pushed towards its bonded partner.
+
+    Trained on thermal frames only, a network can have energies far below the minimum just inside the sampled
+    bond lengths (benchmarks/pes_probe.md); labelled at the reference level, these frames teach the repulsive
+    wall there. Each frame: a start, a terminal atom and a random direction about its partner, at a distance
+    of f x its bond length with f uniform in ``bond_fraction``; draws where another atom comes closer than that
+    distance are redrawn. Frames are independent (each its own split group).
+    """
+    lo, hi = bond_fraction
+    if not 0 < lo <= hi < 1:
+        raise DensnetError(f"close contacts: bond fraction range {bond_fraction} must lie in (0, 1)")
+    rng = np.random.default_rng(seed)
+    terminal = []
+    for k, atoms in enumerate(starts):
+        bonds = bond_graph(atoms)
+        for i in range(len(atoms)):
+            partners = [b if a == i else a for a, b in bonds if i in (a, b)]
+            if len(partners) == 1:
+                terminal.append((k, i, partners[0]))
+    if not terminal:
+        raise DensnetError("close contacts: no start structure has a terminal atom (an atom with one bond)")
+    out: list[Atoms] = []
+    attempts = 0
+    while len(out) < n_frames:
+        attempts += 1
+        if attempts > 100 * n_frames:
+            raise DensnetError("close contacts: no room to move terminal atoms (crowded structures)")
+        k, i, j = terminal[rng.integers(len(terminal))]
+        atoms = starts[k]
+        r = rng.uniform(lo, hi) * atoms.get_distance(i, j)
+        u = rng.normal(size=3)
+        frame = Atoms(numbers=atoms.numbers, positions=atoms.positions.copy())
+        frame.positions[i] = atoms.positions[j] + r * u / np.linalg.norm(u)
+        d = np.linalg.norm(frame.positions - frame.positions[i], axis=1)
+        d[[i, j]] = np.inf
+        if d.min() < r:
+            continue
+        frame.info.update(traj=f"close-seed{seed}-{len(out)}", source="close-contacts",
+                          moved_atom=int(i), partner=int(j), distance_A=float(r))
+        out.append(frame)
+    return out
+
+
 def _is_linear(atoms: Atoms) -> bool:
     if len(atoms) < 3:
         return True
@@ -167,15 +217,15 @@ def _is_linear(atoms: Atoms) -> bool:
     return bool(np.linalg.svd(x, compute_uv=False)[1] < 1e-3)
 
 
-def run(input_path: str, output: str, temperature: float, n_frames: int, method: str, seed: int,
+def run(input_path: str, output: str, temperature: float | None, n_frames: int, method: str, seed: int,
         trajectories: int, stride_fs: float, equilibrate_fs: float, timestep_fs: float,
         progress: bool = True) -> list[Atoms]:
     import ase.io
 
     from .label import read_frames
 
-    if temperature <= 0:
-        raise DensnetError(f"--temperature must be positive (got {temperature})")
+    if method != "close-contacts" and (temperature is None or temperature <= 0):
+        raise DensnetError(f"--temperature must be given and positive for --method {method} (got {temperature})")
     if n_frames <= 0:
         raise DensnetError(f"--frames must be positive (got {n_frames})")
     starts = read_frames(input_path)
@@ -184,7 +234,9 @@ def run(input_path: str, output: str, temperature: float, n_frames: int, method:
                            equilibrate_fs=equilibrate_fs, stride_fs=stride_fs, progress=progress)
     elif method == "normal-modes":
         frames = sample_normal_modes(starts, n_frames, temperature, seed, progress=progress)
+    elif method == "close-contacts":
+        frames = sample_close_contacts(starts, n_frames, seed)
     else:
-        raise DensnetError(f"--method {method!r}: choose gfn2 or normal-modes")
+        raise DensnetError(f"--method {method!r}: choose gfn2, normal-modes or close-contacts")
     ase.io.write(output, frames, format="extxyz")
     return frames
