@@ -10,8 +10,8 @@
 # Every (temperature, conformer) sample has its own seed, so trajectory ids (md-T<T>-seed<seed>-<i>) are unique
 # and the train/val/test split (by trajectory) never puts frames of one trajectory in two splits.
 # Then 180 distorted frames for training only (30 normal-mode frames per start at 1000 K and 3000 K about
-# the GFN2-xTB minima: ../make_distorted.sh, data/ethanethiol_distorted.h5), the stability recipe found on ethanol,
-# and 100 close-contact frames (an H pushed to 0.75-0.95 of its bond length: ../make_close_contacts.sh,
+# the GFN2-xTB minima: ../make_train_only.sh, data/ethanethiol_distorted.h5), the stability recipe found on ethanol,
+# and 100 close-contact frames (an H pushed to 0.75-0.95 of its bond length: ../make_train_only.sh,
 # data/ethanethiol_close.h5, train split only).
 # Resumable: finished frame files are kept; re-run the same command to continue.
 #   WORKERS=2 bash examples/ethanethiol/make_data.sh
@@ -59,5 +59,5 @@ fi
 if [ -n "${SAMPLE_ONLY:-}" ]; then exit 0; fi
 $D label data/frames.extxyz -o data/ethanethiol.h5 --chunk-size 50 --split 0.75,0.08,0.17 \
   --workers "${WORKERS:-1}" --summary-json data/label_summary.json -q
-bash ../make_distorted.sh data/ethanethiol_distorted.h5 30 trans=start_trans.xyz gplus=start_gplus.xyz gminus=start_gminus.xyz
-bash ../make_close_contacts.sh data/ethanethiol_close.h5 100 start_trans.xyz start_gplus.xyz start_gminus.xyz
+bash ../make_train_only.sh distorted data/ethanethiol_distorted.h5 30 trans=start_trans.xyz gplus=start_gplus.xyz gminus=start_gminus.xyz
+bash ../make_train_only.sh close-contacts data/ethanethiol_close.h5 100 start_trans.xyz start_gplus.xyz start_gminus.xyz
