@@ -42,6 +42,7 @@ class Frame:
     index: int = 0
     cell: np.ndarray | None = None
     pbc: np.ndarray | None = None
+    weight: float = 1.0  # loss weight in training (densnet train data_weights); not stored in files
 
 
 @dataclass

@@ -48,6 +48,9 @@ CONFIG_SCHEMA = {
         "init": {"type": "string", "description": "model file (.ckpt) to start from: every parameter and buffer "
                  "with the same name and shape is copied (e.g. a trained density network for an energy-only run "
                  "with stages.density.epochs 0); same elements and density basis required"},
+        "data_weights": {"type": "array", "items": {"type": "number", "minimum": 0}, "minItems": 1,
+                         "description": "loss weight of each dataset of the data list (energy, force and dipole "
+                         "terms; e.g. 0.1 for close-contact frames whose large forces would dominate)"},
         "init_networks": {"type": "array", "items": {"enum": ["density", "energy"]}, "minItems": 1,
                           "uniqueItems": True, "description": "which networks init copies (default both): "
                           "[density] trains a new energy network on a trained density network"},
@@ -154,6 +157,7 @@ class Sample:
     dipole: torch.Tensor | None
     j: torch.Tensor | None
     grid: GridPoints | None = None
+    weight: float = 1.0  # loss weight of the frame's energy, force and dipole terms
 
 
 #: Density-basis values on the grid points of all training frames are kept in memory up to this size;
@@ -293,7 +297,8 @@ def make_samples(frames, elements: list[str], tables, cutoff: float, dtype: torc
             grid = grid_sample(f, density_basis, orbital_basis, grid_points, int(f.index), dtype, store_phi,
                                grid_cache)
         out.append(Sample(t(f.positions), torch.tensor(types), torch.tensor(ei), t(sh), coeffs,
-                          None if f.energy is None else float(f.energy), t(f.forces), t(f.dipole), j, grid))
+                          None if f.energy is None else float(f.energy), t(f.forces), t(f.dipole), j, grid,
+                          float(getattr(f, "weight", 1.0))))
     return out
 
 
@@ -399,19 +404,21 @@ def batch_loss(model, batch: dict, w: dict, nf: torch.Tensor, stage: str, train:
             m["rho_l1_percent"] = l1.item()
             lr = l1 if kind == "l1" else lr + 0.01 * l1 if kind == "both" else lr
         loss = loss + w["density_weight"] * lr
+    wf = torch.tensor([s.weight for s in samples], dtype=loss.dtype)  # per-frame loss weights [B]
     if need_e:
         e_ref = torch.tensor([s.energy for s in samples], dtype=loss.dtype)
         de = (out[K.ENERGY] - e_ref) / batch["n_atoms"]
-        loss = loss + w["energy_weight"] * (de**2).mean()
+        loss = loss + w["energy_weight"] * (wf * de**2).mean()
         m["e_mae_per_atom"] = de.abs().mean().item()
     if need_f:
         df = out[K.FORCES] - torch.cat([s.forces for s in samples])
-        loss = loss + w["force_weight"] * (df**2).mean()
+        wa = torch.repeat_interleave(wf, batch["n_atoms"]).unsqueeze(1)  # [N, 1]
+        loss = loss + w["force_weight"] * (wa * df**2).mean()
         m["f_mae"] = df.abs().mean().item()
     if w.get("dipole_weight", 0) > 0 or samples[0].dipole is not None:
         dmu = out[K.DIPOLE] - torch.stack([s.dipole for s in samples])
         if w.get("dipole_weight", 0) > 0:
-            loss = loss + w["dipole_weight"] * (dmu**2).mean()
+            loss = loss + w["dipole_weight"] * (wf.unsqueeze(1) * dmu**2).mean()
         m["mu_mae"] = dmu.abs().mean().item()
     m["loss"] = loss.item()
     return loss, m
@@ -468,6 +475,23 @@ def network_of(key: str) -> str:
     return "density" if key.split(".")[0] in DENSITY_PARTS else "energy"
 
 
+def load_weighted(data, weights: list[float] | None):
+    """``densnet.dataset.load`` of ``data`` (a path or a list), each frame's ``weight`` set from ``weights``
+    (one per dataset of the list)."""
+    from .dataset import load, merge
+
+    if weights is None:
+        return load(data)
+    paths = data if isinstance(data, list) else [data]
+    if len(weights) != len(paths):
+        raise DensnetError(f"data_weights has {len(weights)} entries for {len(paths)} datasets in data")
+    parts = [load(p) for p in paths]
+    for part, wt in zip(parts, weights, strict=True):
+        for f in part.frames:
+            f.weight = float(wt)
+    return merge(parts, [str(p) for p in paths])
+
+
 def warm_start(model, path: str | Path, networks: tuple[str, ...] = ("density", "energy")) -> str:
     """Copy into ``model`` every tensor of ``networks`` of the model in ``path`` with the same name and shape (the
     normalisation buffers included, so copied weights keep their scales); the rest keeps its fresh initialisation.
@@ -496,7 +520,6 @@ class Trainer:
     """Runs the stages of ``cfg`` in ``cfg['output']``: last.ckpt (resume), model.ckpt (best), log.csv."""
 
     def __init__(self, cfg: dict) -> None:
-        from .dataset import load
         from .model import build_model, build_tables
 
         self.cfg = cfg
@@ -504,7 +527,7 @@ class Trainer:
         self.out = Path(cfg["output"])
         self.out.mkdir(parents=True, exist_ok=True)
         self.dtype = torch.float32 if cfg["dtype"] == "float32" else torch.float64
-        ds = load(cfg["data"])
+        ds = load_weighted(cfg["data"], cfg.get("data_weights"))
         if ds.density_basis is None:
             raise DensnetError(f"{cfg['data']}: no density basis (train needs a dataset from densnet label)")
         self.elements = ds.elements

@@ -248,3 +248,32 @@ def test_init_copies_matching_tensors_and_rejects_foreign_models(h2o_data, tmp_p
     io_model.save(tmp_path / "hc.ckpt", model)
     with pytest.raises(DensnetError, match="elements"):
         Trainer(load_config({**cfg, "output": str(tmp_path / "c"), "init": str(tmp_path / "hc.ckpt")}))
+
+
+def test_data_weights_scale_the_energy_and_force_loss(h2o_data, tmp_path):
+    """data_weights: weight 0 removes a dataset's energy/force terms (the energy network does not move), weight
+    2 doubles them; a list of the wrong length is refused."""
+    from densnet.train import Trainer, batch_loss, collate, load_config
+
+    def trainer(out, weights):
+        cfg = {**_cfg(h2o_data, tmp_path / out), "stages": {"density": {"epochs": 0}, "energy": {"epochs": 1}},
+               "data_weights": weights}
+        return Trainer(load_config(cfg))
+
+    t0, t1, t2 = trainer("w0", [0.0]), trainer("w1", [1.0]), trainer("w2", [2.0])
+    batch = collate(t1.train_set[:2])
+    w = t1.weights("energy")
+    l1, m1 = batch_loss(t1.model, batch, w, t1.nf, "energy", train=False)
+    l2, _ = batch_loss(t2.model, collate(t2.train_set[:2]), w, t2.nf, "energy", train=False)
+    l0, m0 = batch_loss(t0.model, collate(t0.train_set[:2]), w, t0.nf, "energy", train=False)
+    assert l1.item() > 0 and abs(l2.item() - 2 * l1.item()) < 1e-6 * l1.item() and l0.item() == 0.0
+    assert m0["f_mae"] == m1["f_mae"] > 0  # the reported errors are unweighted
+    def moved(t):  # largest change of an energy-layer tensor over one epoch
+        before = {k: v.clone() for k, v in t.model.state_dict().items() if k.startswith("energy_layers")}
+        t.run(progress=False)
+        after = t.model.state_dict()
+        return max((after[k].to(v.dtype) - v).abs().max().item() for k, v in before.items())
+
+    assert moved(t0) < 1e-6 < 1e-5 < moved(t1)  # (float32 EMA round-off only, against a real update)
+    with pytest.raises(DensnetError, match="data_weights"):
+        trainer("bad", [1.0, 1.0])
