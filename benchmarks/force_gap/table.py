@@ -25,6 +25,7 @@ RUNS = {
     "energy_elements_lr3e-2: no density input, lr 3e-2": HERE / "energy_elements_lr3e-2_log.csv",
     "energy_elements_lmax3: no density input, l <= 3": HERE / "energy_elements_lmax3_log.csv",
     "energy_elements_l3layers: no density input, 3 energy layers": HERE / "energy_elements_l3layers_log.csv",
+    "energy_elements_l4layers: no density input, 4 energy layers": HERE / "energy_elements_l4layers_log.csv",
     "energy_elements_all: no density input, cutoff 5 + radial 64 + correlation 3": HERE / "energy_elements_all_log.csv",
 }
 
