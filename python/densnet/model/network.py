@@ -211,14 +211,18 @@ class DensNet(nn.Module):
 
     def _energy(self, delta: torch.Tensor, types: torch.Tensor, edge_index: torch.Tensor, sh: torch.Tensor,
                 radial: torch.Tensor, env: torch.Tensor) -> torch.Tensor:
-        if not self.energy_reads_density:
-            delta = torch.zeros_like(delta)
-        h = self.coeff_embedding(delta, types, self.coeff_scale)
+        h = self._energy_embedding(delta, types)
         basis: List[torch.Tensor] = []  # noqa: UP006
         for i, layer in enumerate(self.energy_layers):
             h, basis = layer(h, edge_index, sh, radial, env, basis)
             h = self._product(i, h, types)
         return self.readout(h, types, self.energy_scale, self.energy_shift)
+
+    def _energy_embedding(self, delta: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        """Energy-network node features [N, D] from Delta [N, F] (from zeros when energy_input is 'elements')."""
+        if not self.energy_reads_density:
+            delta = torch.zeros_like(delta)
+        return self.coeff_embedding(delta, types, self.coeff_scale)
 
     def _product(self, i: int, h: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
         """The many-body block of energy layer i (identity when energy_correlation is 1)."""
@@ -278,8 +282,7 @@ class DensNet(nn.Module):
             c = coeffs[:n_local]
             aux = torch.cat([atomic_charges(c, t, self.z, self.n_int).unsqueeze(1),
                              atomic_dipoles(c, t, self.d_int, self.bohr)], dim=1).to(h.dtype)
-            d = delta[:n_local].to(h.dtype)
-            out = self.coeff_embedding(d if self.energy_reads_density else torch.zeros_like(d), t, self.coeff_scale)
+            out = self._energy_embedding(delta[:n_local].to(h.dtype), t)
         for i, layer in enumerate(self.energy_layers):
             if i == k - nd - 1:
                 out, _ = layer(h, edge_index, sh, radial, env, [])
