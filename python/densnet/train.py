@@ -24,7 +24,7 @@ import torch
 from . import keys as K
 from .errors import DensnetError
 from .model.interaction import MLP_INITS
-from .model.network import DEFAULT_MODEL, ENERGY_INPUTS
+from .model.network import DEFAULT_MODEL, DENSITY_MODULES, ENERGY_INPUTS, PRECISE_BUFFERS
 
 STAGES = ("density", "energy", "joint")
 
@@ -298,7 +298,7 @@ def make_samples(frames, elements: list[str], tables, cutoff: float, dtype: torc
                                grid_cache)
         out.append(Sample(t(f.positions), torch.tensor(types), torch.tensor(ei), t(sh), coeffs,
                           None if f.energy is None else float(f.energy), t(f.forces), t(f.dipole), j, grid,
-                          float(getattr(f, "weight", 1.0))))
+                          float(f.weight)))
     return out
 
 
@@ -466,8 +466,7 @@ LOG_FIELDS = ["stage", "epoch", "lr", "train_loss", "val_loss", "val_rho_coulomb
 
 
 #: state-dict prefixes of the density network (with its normalisation and basis tables); the rest is energy
-DENSITY_PARTS = ("edges", "density_embedding", "density_layers", "density_head", "coeff_scale", "sad", "n_int",
-                 "d_int", "z")
+DENSITY_PARTS = (*DENSITY_MODULES, "coeff_scale", *PRECISE_BUFFERS)
 
 
 def network_of(key: str) -> str:

@@ -27,6 +27,9 @@ from .product import ProductBlock
 #: Buffers kept in float64 in float32 models too (exact electron count).
 PRECISE_BUFFERS = ("sad", "n_int", "d_int", "z")
 
+#: Submodules of the density network (the rest, apart from buffers, is the energy network).
+DENSITY_MODULES = ("edges", "density_embedding", "density_layers", "density_head")
+
 #: What the energy network's node features start from: the predicted Delta coefficients, or the element only.
 ENERGY_INPUTS = ("density", "elements")
 
@@ -183,7 +186,7 @@ class DensNet(nn.Module):
                                  self.flat_coefficients(atoms), points)
 
     def density_parameters(self) -> list[nn.Parameter]:
-        mods = [self.edges, self.density_embedding, self.density_layers, self.density_head]
+        mods = [getattr(self, name) for name in DENSITY_MODULES]
         return [p for m in mods for p in m.parameters()]
 
     def energy_parameters(self) -> list[nn.Parameter]:
