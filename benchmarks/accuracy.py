@@ -5,8 +5,9 @@ run and with one stated budget:
 
 1. snapshots the dataset files (index + completed chunks) into the work directory, so that both models see
    exactly the same frames even while labelling goes on, and exports the SAME train/val/test splits to extxyz for
-   MACE through densnet's API (``densnet.dataset.load`` of the file list: the merged dataset, each frame keeping
-   its own file's split, as ``densnet train`` sees it; ``REF_energy`` eV, ``REF_forces`` eV/A) plus the E0s = the
+   MACE through densnet's API (``densnet.train.load_weighted`` of the file list: the merged dataset, each frame
+   keeping its own file's split and its ``data_weights`` entry from ``--densnet-config`` as MACE's
+   ``config_weight``, as ``densnet train`` sees it; ``REF_energy`` eV, ``REF_forces`` eV/A) plus the E0s = the
    dataset's free-atom energies at the reference level (the same per-element reference densnet's energy
    normalisation uses);
 2. trains densnet (``densnet train``: density then energy stage, default model) and MACE (``mace_run_train``
@@ -320,21 +321,30 @@ def write_xyz(frames: list, path: Path) -> int:
         atoms.calc = None
         atoms.info["REF_energy"] = float(f.energy)
         atoms.arrays["REF_forces"] = np.asarray(f.forces, dtype=np.float64)
+        if f.weight != 1.0:  # densnet's data_weights: MACE multiplies every loss term of the config by it
+            atoms.info["config_weight"] = float(f.weight)
         images.append(atoms)
     ase.io.write(path, images, format="extxyz")
     return len(images)
 
 
-def export_for_mace(data: list[Path], out: Path, max_train: int | None) -> dict:
+def export_for_mace(data: list[Path], out: Path, max_train: int | None, weights: list[float] | None = None) -> dict:
     """train/valid/test extxyz (REF_energy eV, REF_forces eV/A, same splits as densnet) and E0s (eV).
 
-    Uses densnet's own reader (``densnet.dataset.load`` of the list of files: the merged dataset densnet trains
-    on, ``to_atoms``). The training frames are the first ``max_train`` of the train split, exactly what
+    Uses densnet's own reader (``densnet.train.load_weighted`` of the list of files: the merged dataset densnet
+    trains on, each frame with its file's ``data_weights`` entry, written as MACE's ``config_weight``;
+    ``to_atoms``). The training frames are the first ``max_train`` of the train split, exactly what
     ``densnet train`` takes with ``max_train_frames``.
     """
     from ase.data import atomic_numbers
 
-    ds = load_dataset(data)
+    from densnet.errors import DensnetError
+    from densnet.train import load_weighted
+
+    try:
+        ds = load_weighted([str(p) for p in data], weights)
+    except DensnetError as exc:
+        raise SystemExit(f"[accuracy] cannot load {', '.join(map(str, data))}: {exc}") from None
     out.mkdir(parents=True, exist_ok=True)
     counts = {}
     for split, fname in (("train", "train.xyz"), ("val", "valid.xyz"), ("test", "test.xyz")):
@@ -648,7 +658,8 @@ def prepare_data(work: Path, name: str, srcs: list[Path], state: StepState, args
     data = snapshot_paths(srcs, work / "data")
     if "snapshot" not in state.data:
         state.data["snapshot"] = snapshot_files(srcs, work / "data")
-        state.data["export"] = export_for_mace(data, work / "mace_data", args.max_train_frames)
+        weights = densnet_settings(args, (0, 0)).get("data_weights")
+        state.data["export"] = export_for_mace(data, work / "mace_data", args.max_train_frames, weights)
         state.save()
     elif not all(d.exists() for d in data):  # work directory kept in git without its (regenerable) data copy
         again = snapshot_files(srcs, work / "data")
