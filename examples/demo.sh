@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 OUT=demo-output
-MODEL=examples/ethanol/model
+MODEL=examples/ethanol/model_stable
 mkdir -p "$OUT"
 
 $BIN/densnet-export "$MODEL/model.ckpt" -o "$OUT/model.pt"
