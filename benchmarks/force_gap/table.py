@@ -27,6 +27,9 @@ RUNS = {
     "energy_elements_l3layers: no density input, 3 energy layers": HERE / "energy_elements_l3layers_log.csv",
     "energy_elements_l4layers: no density input, 4 energy layers": HERE / "energy_elements_l4layers_log.csv",
     "energy_elements_all: no density input, cutoff 5 + radial 64 + correlation 3": HERE / "energy_elements_all_log.csv",
+    "model_etb (even-tempered-1.7, MD + distorted frames)": HERE.parents[1] / "examples/ethanol/model_etb/log.csv",
+    "model_deep: model_etb's density net, 3 layers + radial 64 + correlation 3": HERE / "deep_log.csv",
+    "model_deep + close-contact frames (weight 0.1)": HERE / "deep_close_log.csv",
 }
 
 
