@@ -32,9 +32,9 @@ def periodic_box(seed: int = 3) -> Atoms:
     return out
 
 
-@pytest.fixture(scope="module", params=["plain", "product"])
+@pytest.fixture(scope="module", params=["plain", "product-residual"])
 def scripted(request):
-    config = {"energy_correlation": 2} if request.param == "product" else None
+    config = {"energy_correlation": 2, "energy_residual": True} if request.param == "product-residual" else None
     model, _, _ = random_model(("H", "C", "O"), seed=1, config=config)
     module = torch.jit.script(ContractModel(model).eval())
     md = ModelMetadata(elements=("H", "C", "O"), cutoff=model.cutoff, receptive_field=model.receptive_field)

@@ -13,8 +13,10 @@ from densnet.model import compute_properties, pyscf_from_e3nn
 from densnet.model.contract import ContractModel
 from densnet.model.observables import BOHR, density_mol, flat_coefficients
 
-#: the default energy network, and one with many-body product blocks (energy_correlation 3) after 2 layers
-CONFIGS = {"plain": None, "product": {"energy_layers": 2, "energy_correlation": 3}}
+#: the default energy network, one with many-body product blocks (energy_correlation 3) after 2 layers, and one
+#: with 3 residual energy layers
+CONFIGS = {"plain": None, "product": {"energy_layers": 2, "energy_correlation": 3},
+           "residual": {"energy_layers": 3, "energy_residual": True}}
 
 
 @pytest.fixture(scope="module", params=list(CONFIGS))
@@ -256,6 +258,27 @@ def test_product_block_contributes_and_trains():
     e0 = _props(model, [atoms], forces=False)["energy"].item()
     assert abs(e1 - e0) > 1e-6 * max(abs(e0), 1.0)
     assert len(random_model()[0].energy_products) == 0  # energy_correlation 1: no block, old checkpoints load
+
+
+def test_energy_residual_adds_each_layer_input():
+    """energy_residual: the same weights give readout(h + layer(h)) per layer instead of readout(layer(h)); the
+    flag changes no parameter, so a plain checkpoint loads into a residual model and vice versa."""
+    plain, _, _ = random_model(config={"energy_layers": 2})
+    res, _, _ = random_model(config={"energy_layers": 2, "energy_residual": True})
+    res.load_state_dict(plain.state_dict())
+    atoms = ethanol()
+    e_plain = _props(plain, [atoms], forces=False)["energy"].item()
+    e_res = _props(res, [atoms], forces=False)["energy"].item()
+    assert abs(e_res - e_plain) > 1e-6 * max(abs(e_plain), 1.0)
+    # by hand: run the plain model's layers with the residual sums added
+    pos, types, ei, shift = to_inputs(atoms, plain.elements, plain.cutoff)
+    vec = pos[ei[1]] - pos[ei[0]] + shift
+    sh, radial, env = plain.edges(vec)
+    h = plain._energy_embedding(plain.forward_edges(types, ei, vec, compute_energy=False)["delta_coeffs"], types)
+    for layer in plain.energy_layers:
+        h = h + layer(h, ei, sh, radial, env, [])[0]
+    e_hand = plain.readout(h, types, plain.energy_scale, plain.energy_shift).sum().item()
+    assert e_res == pytest.approx(e_hand, rel=1e-10, abs=1e-10)
 
 
 def test_energy_radial_hidden_sets_only_the_energy_layers():

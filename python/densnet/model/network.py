@@ -53,6 +53,7 @@ DEFAULT_MODEL: dict = {
     "energy_correlation": 1,  # > 1: a ProductBlock (body order up to this + 1 per layer) after each energy layer
     "mlp_init": "torch",  # "normalized": unit-variance initialisation of every MLP (interaction.MLP)
     "energy_input": "density",  # "elements": the energy network ignores the density (ablation: a plain potential)
+    "energy_residual": False,  # True: each energy layer adds its output to its input (h + layer(h), as in ResNets)
 }
 
 
@@ -109,6 +110,7 @@ class DensNet(nn.Module):
         if cfg.get("energy_input", "density") not in ENERGY_INPUTS:
             raise ValueError(f"energy_input must be one of {ENERGY_INPUTS}, got {cfg['energy_input']!r}")
         self.energy_reads_density: bool = cfg.get("energy_input", "density") == "density"
+        self.energy_residual: bool = bool(cfg.get("energy_residual", False))
         corr = int(cfg.get("energy_correlation", 1))
         self.energy_products = nn.ModuleList([ProductBlock(e_irreps, n_types, corr, es)
                                               for _ in range(int(cfg["energy_layers"]) if corr > 1 else 0)])
@@ -217,8 +219,8 @@ class DensNet(nn.Module):
         h = self._energy_embedding(delta, types)
         basis: List[torch.Tensor] = []  # noqa: UP006
         for i, layer in enumerate(self.energy_layers):
-            h, basis = layer(h, edge_index, sh, radial, env, basis)
-            h = self._product(i, h, types)
+            out, basis = layer(h, edge_index, sh, radial, env, basis)
+            h = self._energy_update(i, h, out, types)
         return self.readout(h, types, self.energy_scale, self.energy_shift)
 
     def _energy_embedding(self, delta: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
@@ -226,6 +228,13 @@ class DensNet(nn.Module):
         if not self.energy_reads_density:
             delta = torch.zeros_like(delta)
         return self.coeff_embedding(delta, types, self.coeff_scale)
+
+    def _energy_update(self, i: int, h: torch.Tensor, out: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+        """Node features after energy layer i [N, D]: its output ``out`` (+ its input ``h`` when energy_residual),
+        then the layer's many-body block."""
+        if self.energy_residual:
+            out = out + h
+        return self._product(i, out, types)
 
     def _product(self, i: int, h: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
         """The many-body block of energy layer i (identity when energy_correlation is 1)."""
@@ -289,7 +298,7 @@ class DensNet(nn.Module):
         for i, layer in enumerate(self.energy_layers):
             if i == k - nd - 1:
                 out, _ = layer(h, edge_index, sh, radial, env, [])
-                out = self._product(i, out, types)
+                out = self._energy_update(i, h, out, types)
         if out.shape[0] == 0 and n_local > 0:
             raise RuntimeError("halo_stage: stage index out of range")
         return [out[:n_local], aux]
