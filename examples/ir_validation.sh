@@ -43,12 +43,15 @@ done
 $BIN/python - "$OUT/sticks_dft_mix.csv" "${DFT[@]}" <<'PY'
 import sys
 
-from densnet.bandtable import read_sticks
+from densnet.bandtable import read_labelled_sticks
 
-nu, inten = read_sticks(sys.argv[2:])
+nu, inten, modes = read_labelled_sticks(sys.argv[2:])  # old two-column files: no mode labels
+labelled = any(modes)
 with open(sys.argv[1], "w") as fh:
-    fh.write(f"# weighted DFT harmonic sticks: {' + '.join(sys.argv[2:])}\nwavenumber_cm-1,intensity_km/mol\n")
-    fh.writelines(f"{a:.3f},{b:.6f}\n" for a, b in sorted(zip(nu, inten, strict=True)))
+    fh.write(f"# weighted DFT harmonic sticks: {' + '.join(sys.argv[2:])}\nwavenumber_cm-1,intensity_km/mol"
+             + (",mode\n" if labelled else "\n"))
+    fh.writelines(f"{a:.3f},{b:.6f}" + (f",{m}\n" if labelled else "\n")
+                  for a, b, m in sorted(zip(nu, inten, modes, strict=True)))
 PY
 $BIN/densnet ir "$OUT"/md/replica-*/dipole.dat -o "$OUT/ir.csv" --plot "$OUT/ir.png" --peaks "$OUT/peaks.csv" \
   --sticks "$OUT/sticks_dft_mix.csv" "${BANDS_ARG[@]}"

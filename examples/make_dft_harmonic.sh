@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # DFT harmonic IR references at the reference level, resumably (densnet harmonic --dft --workdir: restartable
 # optimisation, then 6N displaced SCF gradients + dipoles labelled like densnet label). For each NAME=STRUCTURE,
-# writes OUTDIR/NAME_sticks.csv (wavenumber_cm-1, intensity_km/mol) and OUTDIR/NAME_opt.xyz (the optimised
+# writes OUTDIR/NAME_sticks.csv (wavenumber_cm-1, intensity_km/mol, mode) and OUTDIR/NAME_opt.xyz (the optimised
 # minimum, energy in its comment line); work files in OUTDIR/NAME_work. Re-run the same command to continue;
 # finished spectra are skipped. Paths are relative to the caller's directory.
 #   bash examples/make_dft_harmonic.sh OUTDIR NAME=STRUCTURE [NAME=STRUCTURE ...]     (WORKERS=2: 2 PySCF processes)

@@ -69,6 +69,7 @@ def _check_h2o(res, a):
     modes = normal_modes(res["hessian"], masses, a.positions, res["dmu_dx"])
     np.testing.assert_allclose(modes.wavenumber, np.sort(res["pyscf_wavenumbers"]), atol=0.5)
     assert 1400 < modes.wavenumber[0] < 1800 and 3500 < modes.wavenumber[1] < modes.wavenumber[2] < 4100
+    assert modes.assign(a).labels == ["H-O-H bend", "O-H stretch", "O-H stretch"]  # from the DFT eigenvectors
     return modes
 
 
@@ -185,6 +186,9 @@ def test_cli_harmonic_dft_with_optimisation(tmp_path):
     assert main(["harmonic", "--dft", str(tmp_path / "w.xyz"), "-o", str(tmp_path / "dft.csv")]) == 0
     nu, inten = read_csv_xy(tmp_path / "dft.csv")
     assert len(nu) == 3 and np.all(nu > 1000) and np.all(inten > 0)
+    from densnet.spectra import read_sticks_csv
+
+    assert read_sticks_csv(tmp_path / "dft.csv")[2] == ["H-O-H bend", "O-H stretch", "O-H stretch"]
 
 
 def test_cli_harmonic_arguments(tmp_path, capsys, monkeypatch):

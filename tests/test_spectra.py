@@ -193,7 +193,9 @@ def test_cli_ir_writes_csv_png_peaks_with_overlays(tmp_path, capsys):
     s = cosines(LINES, n=4000)
     f = _write_table(tmp_path / "mu.dat", s.time, s.dipole, "# temperature_K 300\n# time_fs mu_x mu_y mu_z")
     sticks = tmp_path / "sticks.csv"
-    sticks.write_text("wavenumber_cm-1,intensity_km/mol\n1005,50\n1640,20\n3110,5\n")
+    # densnet harmonic's three-column format (the mode label is ignored by the overlay)
+    sticks.write_text("wavenumber_cm-1,intensity_km/mol,mode\n1005,50,C-O stretch\n1640,20,H-O-H bend\n"
+                      "3110,5,C-H stretch (CH3)\n")
     ref = tmp_path / "ref.csv"
     ref.write_text("wavenumber,intensity\n" + "\n".join(f"{w},{np.exp(-((w - 1000) / 30) ** 2)}"
                                                           for w in range(400, 4000, 5)))

@@ -3,7 +3,10 @@
 For every strong band of the DFT harmonic spectrum (stick clusters, see :func:`strong_bands`) the table gives
 the nearest densnet MD peak (``densnet ir --peaks``), the nearest band of densnet's own harmonic spectrum
 (``densnet harmonic MODEL``), the nearest experimental band with its assignment (``--bands`` file), and the
-deviations. All wavenumbers in cm^-1, intensities of sticks in km/mol.
+deviations. When the DFT stick files carry the ``mode`` column of ``densnet harmonic`` (a heuristic label per
+normal mode, :func:`densnet.harmonic.assign_mode`), each band also gets its "mode (DFT)" label: the label of its
+strongest stick, or the two distinct labels of its two strongest sticks joined by " / ". All wavenumbers in
+cm^-1, intensities of sticks in km/mol.
 
 Verdict per row (tolerance ``--tolerance``, default 20 cm^-1):
 
@@ -22,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DensnetError
-from .spectra import read_bands, read_csv_xy
+from .spectra import read_bands, read_csv_xy, read_sticks_csv
 
 
 @dataclass
@@ -37,6 +40,7 @@ class BandRow:
     experiment: float | None
     assignment: str
     xh_stretch: bool
+    mode: str = ""  # label(s) of the DFT normal mode(s), "" when the stick files have none
 
     def deviation(self, other: float | None) -> float | None:
         return None if other is None else other - self.dft
@@ -59,22 +63,36 @@ def strong_bands(nu: np.ndarray, intensity: np.ndarray, min_fraction: float = 0.
     Sticks closer than ``merge`` cm^-1 to their neighbour in wavenumber form one cluster (one band an MD
     spectrum cannot resolve); its position is the intensity-weighted mean, its intensity the sum.
     """
-    order = np.argsort(nu)
-    nu, intensity = np.asarray(nu, float)[order], np.asarray(intensity, float)[order]
+    return [(c, t) for c, t, _ in _strong_clusters(nu, intensity, min_fraction, merge)]
+
+
+def _strong_clusters(nu: np.ndarray, intensity: np.ndarray, min_fraction: float,
+                     merge: float) -> list[tuple[float, float, list[int]]]:
+    """:func:`strong_bands` with the indices (into the input arrays) of each cluster's sticks."""
+    order = np.argsort(nu, kind="stable")
+    nu, intensity = np.asarray(nu, float), np.asarray(intensity, float)
     clusters: list[list[int]] = []
-    for i in range(len(nu)):
+    for i in order:
         if clusters and nu[i] - nu[clusters[-1][-1]] < merge:
-            clusters[-1].append(i)
+            clusters[-1].append(int(i))
         else:
-            clusters.append([i])
+            clusters.append([int(i)])
     out = []
     for c in clusters:
         w = intensity[c]
         total = float(w.sum())
         centre = float((nu[c] * w).sum() / total) if total > 0 else float(nu[c].mean())
-        out.append((centre, total))
-    top = max((t for _, t in out), default=0.0)
-    return [(c, t) for c, t in out if top > 0 and t >= min_fraction * top]
+        out.append((centre, total, c))
+    top = max((t for _, t, _ in out), default=0.0)
+    return [(c, t, idx) for c, t, idx in out if top > 0 and t >= min_fraction * top]
+
+
+def cluster_mode(labels: list[str], intensity: np.ndarray, members: list[int]) -> str:
+    """Mode label of a band made of the sticks ``members``: the strongest stick's label, or the distinct
+    labels of the two strongest sticks joined by " / " ("" when the sticks carry no labels)."""
+    ranked = sorted(members, key=lambda i: -intensity[i])[:2]
+    names = list(dict.fromkeys(labels[i] for i in ranked if labels[i]))
+    return " / ".join(names)
 
 
 def _nearest(x: float, candidates: list[float], window: float) -> int | None:
@@ -85,12 +103,17 @@ def _nearest(x: float, candidates: list[float], window: float) -> int | None:
     return k if d[k] <= window else None
 
 
-def band_table(dft_sticks: tuple[np.ndarray, np.ndarray], md_peaks: list[tuple[float, float]],
+def band_table(dft_sticks: tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, list[str]],
+               md_peaks: list[tuple[float, float]],
                bands: list[tuple[float, str]] | None = None,
                model_sticks: tuple[np.ndarray, np.ndarray] | None = None, min_fraction: float = 0.1,
                merge: float = 10.0, window: float = 80.0, xh_above: float = 2500.0) -> list[BandRow]:
-    """Rows for the strong DFT bands (see module docstring); ``window``: largest distance of a match (cm^-1)."""
-    strong = strong_bands(*dft_sticks, min_fraction=min_fraction, merge=merge)
+    """Rows for the strong DFT bands (see module docstring); ``window``: largest distance of a match (cm^-1).
+    ``dft_sticks``: (wavenumber, intensity) or (wavenumber, intensity, mode labels) as from
+    :func:`read_labelled_sticks`."""
+    nu_d, int_d = np.asarray(dft_sticks[0], float), np.asarray(dft_sticks[1], float)
+    labels = list(dft_sticks[2]) if len(dft_sticks) > 2 else [""] * len(nu_d)
+    strong = _strong_clusters(nu_d, int_d, min_fraction, merge)
     if not strong:
         raise DensnetError("the DFT stick spectrum has no band with positive intensity")
     # model bands: same clustering, a lower threshold so that a band the model makes weaker is still found
@@ -99,7 +122,7 @@ def band_table(dft_sticks: tuple[np.ndarray, np.ndarray], md_peaks: list[tuple[f
     md_nu = [w for w, _ in md_peaks]
     exp_nu = [w for w, _ in bands or []]
     rows = []
-    for nu, inten in strong:
+    for nu, inten, members in strong:
         km = _nearest(nu, model, window)
         kd = _nearest(nu, md_nu, window)
         ke = _nearest(nu, exp_nu, window)
@@ -107,7 +130,7 @@ def band_table(dft_sticks: tuple[np.ndarray, np.ndarray], md_peaks: list[tuple[f
             dft=nu, dft_intensity=inten, model=None if km is None else model[km],
             md=None if kd is None else md_nu[kd], md_height=None if kd is None else md_peaks[kd][1],
             experiment=None if ke is None else exp_nu[ke], assignment="" if ke is None else bands[ke][1],
-            xh_stretch=nu > xh_above))
+            xh_stretch=nu > xh_above, mode=cluster_mode(labels, int_d, members)))
     return rows
 
 
@@ -118,16 +141,20 @@ def _f(x: float | None, fmt: str = ".0f", signed: bool = False) -> str:
 
 
 def format_markdown(rows: list[BandRow], tolerance: float, have_model: bool = True) -> str:
-    """The table as Markdown, with a summary line of the verdicts."""
-    lines = ["| assignment (experiment) | experiment | DFT harmonic | I (km/mol) | densnet harmonic | densnet MD | "
-             "MD - DFT | harmonic: densnet - DFT | experiment - DFT | verdict |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    """The table as Markdown, with a summary line of the verdicts; a "mode (DFT)" column after the
+    experimental assignment when any row has a DFT mode label."""
+    modes = any(r.mode for r in rows)
+    lines = ["| assignment (experiment) | " + ("mode (DFT) | " if modes else "") + "experiment | DFT harmonic | "
+             "I (km/mol) | densnet harmonic | densnet MD | MD - DFT | harmonic: densnet - DFT | experiment - DFT | "
+             "verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if modes else "")]
     for r in rows:
         verdict = r.verdict(tolerance, have_model) + (" (X-H: harmonic)" if r.xh_stretch and have_model else "")
+        mode = f" {r.mode or '-'} |" if modes else ""
         lines.append(
-            f"| {r.assignment or '-'} | {_f(r.experiment)} | {r.dft:.0f} | {r.dft_intensity:.1f} | {_f(r.model)} | "
-            f"{_f(r.md)} | {_f(r.deviation(r.md), signed=True)} | {_f(r.deviation(r.model), signed=True)} | "
-            f"{_f(r.deviation(r.experiment), signed=True)} | {verdict} |")
+            f"| {r.assignment or '-'} |{mode} {_f(r.experiment)} | {r.dft:.0f} | {r.dft_intensity:.1f} | "
+            f"{_f(r.model)} | {_f(r.md)} | {_f(r.deviation(r.md), signed=True)} | "
+            f"{_f(r.deviation(r.model), signed=True)} | {_f(r.deviation(r.experiment), signed=True)} | {verdict} |")
     verdicts = [r.verdict(tolerance, have_model) for r in rows]
     n_ok, n_judged = verdicts.count("ok"), len(rows) - verdicts.count("not judged")
     lines.append("")
@@ -143,7 +170,13 @@ def format_markdown(rows: list[BandRow], tolerance: float, have_model: bool = Tr
 def read_sticks(specs: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Stick spectra ``FILE[:WEIGHT]`` (densnet harmonic CSVs) merged, intensities x weight (default 1): a
     conformer mixture, e.g. Boltzmann populations of trans and gauche ethanol."""
-    nus, ints = [], []
+    nu, inten, _ = read_labelled_sticks(specs)
+    return nu, inten
+
+
+def read_labelled_sticks(specs: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """:func:`read_sticks` with the mode labels of the sticks ("" for two-column files)."""
+    nus, ints, labels = [], [], []
     for spec in specs:
         path, _, weight = spec.rpartition(":") if not Path(spec).exists() and ":" in spec else (spec, "", "")
         try:
@@ -152,10 +185,11 @@ def read_sticks(specs: list[str]) -> tuple[np.ndarray, np.ndarray]:
             raise DensnetError(f"{spec!r}: expected FILE or FILE:WEIGHT (a number)") from None
         if w < 0:
             raise DensnetError(f"{spec!r}: negative weight")
-        nu, inten = read_csv_xy(path)
+        nu, inten, lab = read_sticks_csv(path)
         nus.append(nu)
         ints.append(w * inten)
-    return np.concatenate(nus), np.concatenate(ints)
+        labels += lab
+    return np.concatenate(nus), np.concatenate(ints), labels
 
 
 def read_peaks(path: str | Path) -> list[tuple[float, float]]:
@@ -169,7 +203,7 @@ def command(dft_sticks: list[str], md_peaks: str, output: str | None, bands: str
             merge: float = 10.0, window: float = 80.0, xh_above: float = 2500.0) -> list[BandRow]:
     """``densnet ir-table``: print the table, write it (Markdown) to ``output``; returns the rows.
     ``dft_sticks``/``model_sticks``: ``FILE[:WEIGHT]`` lists (see :func:`read_sticks`)."""
-    rows = band_table(read_sticks(dft_sticks), read_peaks(md_peaks), read_bands(bands) if bands else None,
+    rows = band_table(read_labelled_sticks(dft_sticks), read_peaks(md_peaks), read_bands(bands) if bands else None,
                       read_sticks(model_sticks) if model_sticks else None, min_fraction, merge, window, xh_above)
     dft_desc, model_desc = " + ".join(dft_sticks), " + ".join(model_sticks) if model_sticks else "-"
     head = (f"DFT harmonic: {dft_desc}; densnet MD peaks: {md_peaks}; densnet harmonic: {model_desc}; "

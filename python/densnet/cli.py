@@ -378,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     hm.add_argument("model", nargs="?", help="model file (or the structure with --dft)")
     hm.add_argument("structure", nargs="?")
     hm.add_argument("--dft", action="store_true", help="PySCF at the reference level instead of a model")
-    hm.add_argument("-o", "--output", help="stick CSV (wavenumber_cm-1, intensity_km/mol)")
+    hm.add_argument("-o", "--output", help="stick CSV (wavenumber_cm-1, intensity_km/mol, mode label)")
     hm.add_argument("--method", default="autograd", choices=["autograd", "fd"], help="model Hessian")
     hm.add_argument("--fmax", type=float, help="optimisation threshold (eV/A; default 1e-4 model, 1e-3 DFT)")
     hm.add_argument("--no-optimise", action="store_true", help="use the structure as given")

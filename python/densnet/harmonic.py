@@ -31,19 +31,155 @@ class Modes:
     wavenumber: np.ndarray
     intensity: np.ndarray
     vectors: np.ndarray
+    labels: list[str] | None = None  # heuristic assignment per mode (:func:`assign_mode`)
+
+    def assign(self, atoms: Atoms) -> Modes:
+        """Fill ``labels`` with :func:`assign_mode` of every mode at the geometry ``atoms``; returns self."""
+        self.labels = [assign_mode(atoms.positions, atoms.get_chemical_symbols(), v) for v in self.vectors]
+        return self
 
     def write_csv(self, path: str | Path, comment: str = "") -> None:
-        """Stick spectrum CSV: wavenumber_cm-1,intensity_km/mol (the format ``densnet ir --sticks`` reads)."""
+        """Stick spectrum CSV: wavenumber_cm-1,intensity_km/mol[,mode] (the format ``densnet ir --sticks`` and
+        ``densnet ir-table`` read); the third column, the mode label, only when ``labels`` are set."""
         lines = [f"# {comment}"] if comment else []
-        lines.append("wavenumber_cm-1,intensity_km/mol")
-        lines += [f"{w:.3f},{i:.6f}" for w, i in zip(self.wavenumber, self.intensity, strict=True)]
+        lines.append("wavenumber_cm-1,intensity_km/mol" + (",mode" if self.labels is not None else ""))
+        for k, (w, i) in enumerate(zip(self.wavenumber, self.intensity, strict=True)):
+            lines.append(f"{w:.3f},{i:.6f}" + ("" if self.labels is None else "," + _csv_field(self.labels[k])))
         Path(path).write_text("\n".join(lines) + "\n")
 
     def table(self) -> str:
-        rows = [" mode  wavenumber/cm^-1  intensity/km/mol"]
-        rows += [f"{k + 1:5d}  {w:16.2f}  {i:16.3f}" for k, (w, i) in enumerate(zip(self.wavenumber,
-                                                                                     self.intensity, strict=True))]
+        rows = [" mode  wavenumber/cm^-1  intensity/km/mol" + ("  assignment" if self.labels is not None else "")]
+        for k, (w, i) in enumerate(zip(self.wavenumber, self.intensity, strict=True)):
+            rows.append(f"{k + 1:5d}  {w:16.2f}  {i:16.3f}" + ("" if self.labels is None else f"  {self.labels[k]}"))
         return "\n".join(rows)
+
+
+def _csv_field(text: str) -> str:
+    return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',"\n') else text
+
+
+# ------------------------------------------------------------------------------------------- mode assignment
+
+#: lengths (A/rad) that put angle changes on the scale of bond-length changes (A). Moving an atom on a ~1 A bond
+#: sideways by d A changes the angle by ~d rad, but bends are much softer than stretches (typical force constants
+#: ~4 eV/rad^2 vs ~30 eV/A^2, sqrt ratio ~0.4 A), so a bend counts half; torsions (the mean change of the
+#: dihedrals about a bond) a quarter: a twist leaves bonds and angles unchanged to first order, and wags and rocks
+#: shift dihedrals too. With 1.0 A the C-O and C-C stretches of ethanol (1030-1100 cm^-1) come out as H bends.
+BEND_LENGTH, TORSION_LENGTH = 0.5, 0.25
+
+
+def _sort_key(symbol: str) -> tuple[bool, str]:
+    return symbol == "H", symbol  # hydrogen last, otherwise alphabetical: C-H, O-H, C-O, C-S
+
+
+def assign_mode(positions: np.ndarray, symbols: list[str] | np.ndarray, displacement: np.ndarray,
+                bond_scale: float = 1.2, step: float = 1e-4) -> str:
+    """Short label of a normal mode by its dominant type of internal coordinate, e.g. "O-H stretch",
+    "C-H stretch (CH3)", "H-C-H bend (CH2)", "C-O-H bend", "C-C torsion".
+
+    ``positions`` [N, 3] (A) of the geometry of the Hessian, ``symbols`` [N] (element symbols or atomic
+    numbers), ``displacement`` [N, 3] Cartesian displacements of the mode (:attr:`Modes.vectors`: the
+    mass-weighted eigenvector divided by sqrt(m); normalisation irrelevant).
+
+    Method (a heuristic, not a potential-energy distribution): bonds are pairs closer than ``bond_scale`` x
+    the sum of ASE's natural covalent radii. For the displacement u the first-order changes of every bond
+    length (dr = (u_j - u_i).e_ij, A), every bond angle (dtheta, rad; at a linear centre the amplitude of the
+    perpendicular bend), at each planar 3-coordinated centre j the out-of-plane angle of its most terminal
+    bond j-i ("wag", rad; H preferred: at a planar centre in-plane angles change only to second order) and, per
+    bond j-k, the mean change of all proper dihedrals i-j-k-l (a rigid twist changes them all alike; other
+    motions largely cancel) are taken, the angles by central differences of ``step`` (A) with
+    ase.geometry.get_angles/get_dihedrals. Bends and wags are scaled by :data:`BEND_LENGTH`, torsions by
+    :data:`TORSION_LENGTH` (A/rad). Coordinates are grouped by kind and element pattern (C-H stretch, H-C-H
+    bend, C-H wag, C-C torsion, ...; the pattern of a torsion is its central bond) and the mode is named by
+    the group with the largest sum of squares. Stretches, bends and wags involving H get the group "(CH3)",
+    "(CH2)" or "(CH)" when all their H atoms that move appreciably (|dq| >= 0.3 x the largest in the group)
+    sit on one carbon.
+    """
+    from ase.data import chemical_symbols
+
+    from .sample import bond_graph
+
+    syms = [s if isinstance(s, str) else chemical_symbols[int(s)] for s in symbols]
+    pos, u = np.asarray(positions, float), np.asarray(displacement, float).reshape(-1, 3)
+    bonds = sorted(bond_graph(Atoms(syms, positions=pos), bond_scale))
+    coords = _internal_changes(pos, u, syms, bonds, step)  # (kind, atoms, scaled dq)
+    if not coords:
+        return "unassigned"
+    groups: dict[tuple[str, str], list[tuple[tuple[int, ...], float]]] = {}
+    for kind, idx, dq in coords:
+        ends = idx if kind in ("stretch", "wag") else (idx[0], idx[2]) if kind == "bend" else idx[1:3]
+        names = sorted((syms[i] for i in ends), key=_sort_key)
+        pattern = "-".join(names) if kind != "bend" else f"{names[0]}-{syms[idx[1]]}-{names[1]}"
+        groups.setdefault((kind, pattern), []).append((idx, dq))
+    (kind, pattern), members = max(groups.items(), key=lambda g: sum(dq**2 for _, dq in g[1]))
+    label = f"{pattern} {kind}"
+    if kind != "torsion" and "H" in pattern.split("-"):
+        big = max(abs(dq) for _, dq in members)
+        hs = {i for idx, dq in members if abs(dq) >= 0.3 * big for i in idx if syms[i] == "H"}
+        parents = {j for b in bonds for i, j in (b, b[::-1]) if i in hs and syms[j] != "H"}
+        if len(parents) == 1 and syms[(c := parents.pop())] == "C":
+            n_h = sum(1 for b in bonds if c in b and syms[b[0] if b[1] == c else b[1]] == "H")
+            label += f" (CH{n_h if n_h > 1 else ''})"
+    return label
+
+
+def _internal_changes(pos: np.ndarray, u: np.ndarray, syms: list[str], bonds: list[tuple[int, int]],
+                      step: float) -> list[tuple[str, tuple[int, ...], float]]:
+    """(kind, atom indices, scaled first-order change) of all bonds, angles, out-of-plane wags and bond
+    torsions (see :func:`assign_mode`) along ``u`` [N, 3]."""
+    from ase.geometry import get_angles, get_dihedrals
+
+    nb: dict[int, list[int]] = {}
+    for i, j in bonds:
+        nb.setdefault(i, []).append(j)
+        nb.setdefault(j, []).append(i)
+    out: list[tuple[str, tuple[int, ...], float]] = []
+    for i, j in bonds:
+        e = (pos[j] - pos[i]) / np.linalg.norm(pos[j] - pos[i])
+        out.append(("stretch", (i, j), float((u[j] - u[i]) @ e)))
+    angles = [(i, j, k) for j, ns in nb.items() for a, i in enumerate(ns) for k in ns[a + 1:]]
+
+    def angle(x, ijk):  # degrees
+        return get_angles(np.array([x[i] - x[j] for i, j, _ in ijk]).reshape(-1, 3),
+                          np.array([x[k] - x[j] for _, j, k in ijk]).reshape(-1, 3))
+
+    theta = angle(pos, angles) if angles else np.zeros(0)
+    dtheta = np.radians(angle(pos + step * u, angles) - angle(pos - step * u, angles)) / (2 * step) \
+        if angles else np.zeros(0)
+    for (i, j, k), t, dt in zip(angles, theta, dtheta, strict=True):
+        if t > 175.0:  # linear: first order zero, take the amplitude of the two perpendicular bends
+            e = (pos[k] - pos[i]) / np.linalg.norm(pos[k] - pos[i])
+            d = (u[i] - u[j]) / np.linalg.norm(pos[i] - pos[j]) + (u[k] - u[j]) / np.linalg.norm(pos[k] - pos[j])
+            dt = np.linalg.norm(d - (d @ e) * e)
+        out.append(("bend", (i, j, k), float(dt) * BEND_LENGTH))
+    at = {j: [t for (_, c, _), t in zip(angles, theta, strict=True) if c == j] for j in nb}
+    for j, ns in nb.items():  # planar 3-coordinated centre: out-of-plane angle of its most terminal bond j-i
+        if len(ns) == 3 and sum(at[j]) > 355.0:
+            i = min(ns, key=lambda n: (len(nb[n]), syms[n] != "H", syms[n], n))
+            k, m = (n for n in ns if n != i)
+            dw = _out_of_plane(pos + step * u, i, j, k, m) - _out_of_plane(pos - step * u, i, j, k, m)
+            out.append(("wag", (j, i), dw / (2 * step) * BEND_LENGTH))
+    lin = {(i, j, k) for (i, j, k), t in zip(angles, theta, strict=True) if t > 175.0}
+    lin |= {(k, j, i) for i, j, k in lin}
+    for j, k in bonds:
+        dih = [(i, j, k, m) for i in nb[j] if i != k for m in nb[k] if m not in (j, i)
+               and (i, j, k) not in lin and (j, k, m) not in lin]
+        if not dih:
+            continue
+
+        def phi(x, dih=dih):  # degrees
+            return get_dihedrals(*(np.array([x[q[a + 1]] - x[q[a]] for q in dih]) for a in range(3)))
+
+        d = (phi(pos + step * u) - phi(pos - step * u) + 180.0) % 360.0 - 180.0
+        out.append(("torsion", (dih[0][0], j, k, dih[0][3]), float(np.radians(d).mean() / (2 * step)) * TORSION_LENGTH))
+    return out
+
+
+def _out_of_plane(x: np.ndarray, i: int, j: int, k: int, m: int) -> float:
+    """Angle (rad) of bond j-i out of the plane of j, k, m."""
+    n = np.cross(x[k] - x[j], x[m] - x[j])
+    e = x[i] - x[j]
+    return float(np.arcsin(n @ e / np.linalg.norm(n) / np.linalg.norm(e)))
 
 
 def internal_basis(positions: np.ndarray, masses: np.ndarray, tol: float = 1e-6) -> np.ndarray:
@@ -365,6 +501,7 @@ def command(structure: str, model: str | None, out: str | None, method: str = "a
 
         modes, opt = model_harmonic(load(model), atoms, method, optimise_first, fmax or 1e-4)
         comment = f"densnet harmonic {model} ({method} Hessian)"
+    modes.assign(opt)
     print(modes.table())
     if out:
         modes.write_csv(out, comment)

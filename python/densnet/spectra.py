@@ -374,8 +374,31 @@ def read_bands(path: str | Path) -> list[tuple[float, str]]:
     return out
 
 
+def read_sticks_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Stick spectrum of ``densnet harmonic``: (wavenumber [M] cm^-1, intensity [M] km/mol, mode labels [M]).
+
+    Reads old two-column files (``wavenumber_cm-1,intensity_km/mol``; labels then "") and new ones with a
+    third column ``mode`` (CSV quoting allowed); ``#`` comment and header lines are skipped."""
+    import csv
+
+    nu, inten, labels = [], [], []
+    with open(path, newline="") as fh:
+        for row in csv.reader(line for line in fh if not line.lstrip().startswith("#")):
+            try:
+                x, y = float(row[0]), float(row[1])
+            except (ValueError, IndexError):
+                continue
+            nu.append(x)
+            inten.append(y)
+            labels.append(row[2].strip() if len(row) > 2 else "")
+    if not nu:
+        raise DensnetError(f"{path}: no numeric rows 'wavenumber,intensity[,mode]'")
+    return np.asarray(nu), np.asarray(inten), labels
+
+
 def read_csv_xy(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """First two numeric columns of a CSV (comment/header lines skipped): spectrum or sticks."""
+    """First two numeric columns of a CSV (comment/header lines skipped): spectrum or sticks (further columns,
+    such as the ``mode`` label of ``densnet harmonic`` sticks, are ignored)."""
     rows = []
     for line in Path(path).read_text().splitlines():
         parts = [p.strip() for p in line.split(",")]
