@@ -68,6 +68,7 @@ CONFIG_SCHEMA = {
         "model": {"type": "object", "additionalProperties": False, "description": "architecture (DEFAULT_MODEL)",
                   "properties": {k: {"enum": list(ENERGY_INPUTS)} if k == "energy_input"
                                  else {"enum": list(MLP_INITS)} if k == "mlp_init"
+                                 else {"type": "boolean"} if isinstance(v, bool)
                                  else {"type": "number", "exclusiveMinimum": 0} if isinstance(v, float)
                                  else {"type": "integer",
                                        "minimum": 0 if k.endswith(("_lmax", "_vectors", "_radial_hidden")) else 1}

@@ -165,10 +165,12 @@ def test_config_errors_name_the_key(tmp_path):
                        ({"data": "x.h5", "model": {"cutoff": -1.0}}, "at model/cutoff"),
                        ({"data": "x.h5", "model": {"density_layers": 2.5}}, "at model/density_layers"),
                        ({"data": "x.h5", "batchsize": 4}, "'batchsize' was unexpected"),
-                       ({"data": "x.h5", "stages": {"density": {"epoch": 3}}}, "'epoch' was unexpected")):
+                       ({"data": "x.h5", "stages": {"density": {"epoch": 3}}}, "'epoch' was unexpected"),
+                       ({"data": "x.h5", "model": {"energy_residual": 1}}, "at model/energy_residual")):
         with pytest.raises(DensnetError, match=match):
             load_config(cfg)
     assert load_config({"data": "x.h5", "model": {"cutoff": 5.0}})["model"] == {"cutoff": 5.0}
+    assert load_config({"data": "x.h5", "model": {"energy_residual": True}})["model"] == {"energy_residual": True}
 
 
 def test_grid_values_on_demand_equal_stored(h2o_data, monkeypatch, tmp_path):
