@@ -30,6 +30,7 @@ RUNS = {
     "model_etb (even-tempered-1.7, MD + distorted frames)": HERE.parents[1] / "examples/ethanol/model_etb/log.csv",
     "model_deep: model_etb's density net, 3 layers + radial 64 + correlation 3": HERE / "deep_log.csv",
     "model_deep + close-contact frames (weight 0.1)": HERE / "deep_close_log.csv",
+    "residual_etb: model_etb's density net, 3 residual energy layers": HERE / "residual_etb_log.csv",
 }
 
 
