@@ -46,6 +46,19 @@ def test_vibrating_molecule_passes(tmp_path):
     assert abs(r.min_distance - min(pdist(f.positions).min() for f in frames)) < 1e-6
 
 
+def test_min_distance_is_reported_without_a_pair_below_1_angstrom(tmp_path):
+    """A molecule whose shortest pair is above 1 A (methane, C-H 1.09 A) still gets its real minimum distance."""
+    from ase.build import molecule
+    from scipy.spatial.distance import pdist
+
+    a = molecule("CH4")
+    a.positions += np.random.default_rng(1).normal(scale=0.01, size=a.positions.shape)
+    ase.io.write(tmp_path / "m.extxyz", [a])
+    r = check(str(tmp_path / "m.extxyz"))
+    assert r.ok and 1.0 < r.min_distance < 1.2
+    assert abs(r.min_distance - pdist(a.positions).min()) < 1e-6  # extxyz keeps 8 decimals
+
+
 def test_stretched_bond_is_reported_at_the_first_frame_beyond_1p5_radii(tmp_path):
     o, h = ETHANOL_OH
     frames = []

@@ -19,6 +19,9 @@ from .errors import DensnetError
 from .neighbors import MIN_DISTANCE  # closer atoms mean a collapse, whatever the bonds say
 from .sample import bond_graph
 
+#: Pairs are searched within this distance (A) for the reported minimum distance: every X-H bond is shorter, so
+#: a molecule always has a pair in range; None (printed as "> 2 A") only for systems with no pair that close.
+MIN_DISTANCE_SHELL = 2.0
 RESUMED = "densnet: production resumed at step"  # printed to log.lammps by densnet lammps md when it resumes
 
 
@@ -90,7 +93,7 @@ def check_bonds(frames: list[Atoms], reference: Atoms | None = None, scale: floa
     dmin = np.inf
     for k, atoms in enumerate(frames):
         loose, tight = bond_graph(atoms, 1.5), bond_graph(atoms, 1.0)
-        d = neighbor_list("d", atoms, MIN_DISTANCE * 2)
+        d = neighbor_list("d", atoms, MIN_DISTANCE_SHELL)
         if len(d):
             dmin = min(dmin, float(d.min()))
         broken, formed = sorted(ref_bonds - loose), sorted(tight - ref_bonds)
@@ -226,7 +229,8 @@ def command(trajectories: list[str], energies: list[str] | None, elements: list[
     for r in reports:
         parts = [r.trajectory or "-"]
         if r.trajectory:
-            parts.append(f"{r.n_frames} frames, {r.n_atoms} atoms, min distance {r.min_distance or float('nan'):.3f} A")
+            dmin = f"{r.min_distance:.3f}" if r.min_distance is not None else f"> {MIN_DISTANCE_SHELL:g}"
+            parts.append(f"{r.n_frames} frames, {r.n_atoms} atoms, min distance {dmin} A")
         if r.energy:
             parts.append(f"{r.energy.duration_ps:.3g} ps, drift {r.energy.drift_eV_per_atom_per_ps:.2e} eV/atom/ps, "
                          f"max |dE| {r.energy.max_deviation_eV_per_atom:.2e} eV/atom")
