@@ -56,16 +56,16 @@ by re-running the same command)::
     nohup nice -n 10 .venv/bin/python benchmarks/accuracy.py ethanol=examples/ethanol/data/ethanol.h5 \\
         --budget full --parallel --densnet-config examples/ethanol/model.yaml \\
         --densnet-variant final=examples/ethanol/model_final.yaml:even-tempered-1.7 \\
-        --workdir benchmarks/accuracy_work --out benchmarks/accuracy.md --json runs/accuracy.json \\
-        >> runs/accuracy.log 2>&1 &
+        --workdir benchmarks/accuracy_work --out benchmarks/accuracy_ethanol.md >> runs/accuracy.log 2>&1 &
 
 (``--workdir benchmarks/accuracy_work``: the work directory is committed between sessions (checkpoints, logs,
 state; its dataset snapshot is git-ignored and re-made from the source on resume, which must still hold the
 same chunks) so that a run longer than a session resumes in the next one.)
 
 (``--parallel``: both trainings at once, one core each; ``--densnet-config YAML``: the densnet settings to use.)
-Stop with ``kill PID`` of the python process; the same command resumes. Add ``ethanethiol=...h5
-resorcinol=...h5`` when those datasets exist (one table per molecule).
+Stop with ``kill PID`` of the python process; the same command resumes. One run per molecule
+(``--out benchmarks/accuracy_<molecule>.md``: the report, its ``.json`` numbers and ``_curves.png``);
+``python benchmarks/accuracy_summary.py`` gathers the per-molecule JSONs into ``benchmarks/accuracy.md``.
 
 Polythiophene validation (train on the 1..6-ring oligomers together: data/1T.h5 and the rounds
 data/nT_a.h5, data/nT_b.h5 of examples/polythiophene/make_data.sh; test the extrapolation to 8, 10 and 12 rings:
@@ -76,7 +76,7 @@ data/nT_extrap.h5 of make_extrapolation.sh; all files must share the level of th
     mkdir -p runs
     nohup nice -n 10 .venv/bin/python benchmarks/accuracy.py polythiophene=$TRAIN \\
         --heldout 8T=$D/8T_extrap.h5 --heldout 10T=$D/10T_extrap.h5 --heldout 12T=$D/12T_extrap.h5 \\
-        --budget full --parallel --out benchmarks/polythiophene.md --json runs/polythiophene.json \\
+        --budget full --parallel --out benchmarks/polythiophene.md \\
         > runs/polythiophene.log 2>&1 &
 
 More in benchmarks/mace/README.md.
@@ -1045,7 +1045,8 @@ def main() -> None:
                    "(several files: trained on together, each frame keeping its file's split; name: the work folder)")
     p.add_argument("--heldout", action="append", default=[], metavar="NAME=PATH[,PATH...]",
                    help="a dataset never trained on, evaluated whole by both models (repeatable)")
-    p.add_argument("--out", default="benchmarks/accuracy.md", help="Markdown report")
+    p.add_argument("--out", default="benchmarks/accuracy_report.md",
+                   help="Markdown report (its numbers also go to the same path with .json, unless --json)")
     p.add_argument("--budget", choices=sorted(BUDGETS), default="full")
     p.add_argument("--densnet-variant", action="append", default=[], metavar="NAME=YAML[:BASIS]",
                    help="another densnet configuration trained on the same split with the same budget, after the "
@@ -1064,7 +1065,7 @@ def main() -> None:
     p.add_argument("--fresh", action="store_true", help="delete the dataset's work directory first")
     p.add_argument("--mace-venv", default=str(ROOT / ".venv-mace"))
     p.add_argument("--title", help="report heading (default depends on the budget)")
-    p.add_argument("--json", help="also write all numbers here")
+    p.add_argument("--json", help="write all numbers here (default: --out with .json)")
     args = p.parse_args()
     budget = dict(BUDGETS[args.budget])
     if args.densnet_epochs:
@@ -1088,8 +1089,7 @@ def main() -> None:
         text += (f"\nValidation force MAE per epoch of every training (densnet: its energy stage; MACE: its "
                  f"validation line per epoch): ![learning curves]({png.name})\n")
     Path(args.out).write_text(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    Path(args.json or Path(args.out).with_suffix(".json")).write_text(json.dumps(results, indent=1, default=str))
     print(text)
 
 

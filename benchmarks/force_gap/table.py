@@ -65,7 +65,7 @@ def main() -> None:
     f = mace_force_mae(MACE_LOG)
     # MACE logs "Epoch 0" after its first epoch (densnet: epoch 1): compared after the same number of epochs
     cells = [f"{f[e - 1]:.1f}" if e - 1 in f else "-" for e in epochs]
-    print("| MACE (benchmarks/accuracy.md) | " + " | ".join(cells) + " |")
+    print("| MACE (benchmarks/accuracy_ethanol.md) | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
