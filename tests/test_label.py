@@ -17,7 +17,7 @@ from ase import Atoms
 from ase.build import molecule
 
 from densnet.cli import main
-from densnet.dataset import load, load_h5, read_index, write_extxyz
+from densnet.dataset import labelling_stats, load, load_h5, read_index, write_extxyz
 from densnet.errors import DensnetError
 from labelling_helpers import jitter
 
@@ -36,6 +36,16 @@ def test_dataset_contents(water_dataset, water_frames):
     assert set(ds.sad_coeffs) == {"H", "O"} and set(ds.atom_energies) == {"H", "O"}
     # each trajectory id maps to one split only, and all three splits are populated
     assert sorted({f.split for f in ds.frames}) == [0, 1, 2]
+
+
+def test_info_reports_scf_statistics_of_complete_chunks(water_dataset, capsys):
+    path, ds = water_dataset
+    st = labelling_stats(path)
+    assert st["frames"] == len(ds.frames) and st["attempts"] == {0: len(ds.frames)}  # all plain DIIS
+    assert 1 <= st["cycles_min"] <= st["cycles_mean"] <= st["cycles_max"] < 100 and st["seconds_mean"] > 0
+    main(["info", str(path)])
+    out = capsys.readouterr().out
+    assert f"{st['cycles_mean']:.1f} cycles per frame" in out and f"{len(ds.frames)} by plain DIIS" in out
 
 
 def test_splits_never_straddle_trajectories(tmp_path):

@@ -102,7 +102,7 @@ def _cmd_lammps_build(a: argparse.Namespace) -> None:
 
 
 def _cmd_info(a: argparse.Namespace) -> None:
-    from .dataset import SPLIT_NAMES, load, read_index
+    from .dataset import SPLIT_NAMES, labelling_stats, load, read_index
 
     path = Path(a.input)
     if path.suffix in MODEL_SUFFIXES:
@@ -114,6 +114,12 @@ def _cmd_info(a: argparse.Namespace) -> None:
         print(f"  level of theory: {info['level_of_theory']}")
         print(f"  density basis:   {info['settings']['level_of_theory']['density_basis']}")
         print(f"  input frames:    {info['n_frames']}, complete chunks: {len(info['chunks'])}")
+        st = labelling_stats(path)
+        if st:
+            how = ("plain DIIS", "damped DIIS", "Newton")
+            retried = ", ".join(f"{n} by {how[k]}" for k, n in st["attempts"].items())
+            print(f"  SCF (complete chunks): {st['cycles_mean']:.1f} cycles per frame ({st['cycles_min']}-"
+                  f"{st['cycles_max']}), {st['seconds_mean']:.1f} s wall per frame; converged {retried}")
     ds = load(path, load_dm=False)
     counts = {n: len(ds.split(n)) for n in SPLIT_NAMES}
     print(f"  labelled frames: {len(ds.frames)} ({', '.join(f'{k} {v}' for k, v in counts.items())}), "

@@ -184,6 +184,26 @@ def read_index(path: Path) -> dict:
     return info
 
 
+def labelling_stats(path: str | Path) -> dict | None:
+    """SCF statistics of the completed chunks of index ``path``: frames, mean/min/max SCF cycles, mean seconds
+    per frame (wall, as recorded by the worker), frames per SCF attempt (0 plain DIIS, 1 damped, 2 Newton).
+    None when no chunk is complete."""
+    path = Path(path)
+    info = read_index(path)
+    cycles, seconds, attempts = [], [], []
+    for name in info["chunks"]:
+        with h5py.File(chunk_dir(path) / name, "r") as h5:
+            cycles.append(h5["n_scf_cycles"][()])
+            seconds.append(h5["seconds"][()])
+            attempts.append(h5["attempt"][()])
+    if not cycles or not np.concatenate(cycles).size:
+        return None
+    c, t, a = (np.concatenate(x) for x in (cycles, seconds, attempts))
+    return {"frames": int(c.size), "cycles_mean": float(c.mean()), "cycles_min": int(c.min()),
+            "cycles_max": int(c.max()), "seconds_mean": float(t.mean()),
+            "attempts": {int(k): int(n) for k, n in zip(*np.unique(a, return_counts=True), strict=True)}}
+
+
 def load_h5(path: str | Path, load_dm: bool = True) -> Dataset:
     """Read a dataset written by ``densnet label`` (only completed chunks)."""
     path = Path(path)
