@@ -19,8 +19,9 @@ HEADER = (
     "# Labelling time per frame (densnet label, reference level: {level})\n\n"
     "Command: `python benchmarks/label_timing.py benchmarks/label_timing.md <xyz...> --threads N` (one frame each, "
     "cold start from PySCF's default guess; `densnet label` starts later frames from the previous frame's "
-    "density, which saves no SCF cycle for MD frames 50 fs apart: benchmarks/label_guess.md). CPU seconds (process time) are what one quiet core would take; wall "
-    "seconds grow with the machine's load (load average at the start of each frame).\n\n"
+    "density, which saves no SCF cycle for MD frames 50 fs apart: benchmarks/label_guess.md). CPU seconds "
+    "(process time) are what one quiet core would take; wall seconds grow with the machine's load (load average "
+    "at the start of each frame).\n\n"
     "| structure | atoms | threads | wall s | CPU s | SCF cycles | load avg | date | machine |\n"
     "|---|---|---|---|---|---|---|---|---|\n"
 )
