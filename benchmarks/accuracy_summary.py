@@ -8,7 +8,7 @@ optional ``--shipped NAME=LABEL=PATH`` test metrics of a shipped model (``densne
 Usage (from the repository root)::
 
     python benchmarks/accuracy_summary.py benchmarks/accuracy_ethanol.json benchmarks/accuracy_ethanethiol.json \\
-        --shipped "ethanol=model_stable (shipped)=examples/ethanol/model_stable/test_metrics.json" \\
+        --shipped "ethanol=examples/ethanol/model_stable=examples/ethanol/model_stable/test_metrics.json" \\
         -o benchmarks/accuracy.md
 
 The issue-6 targets checked per molecule: eps_rho below 0.6 % of the electrons, force MAE no worse than MACE's,
@@ -103,7 +103,7 @@ def main() -> None:
         f"Made by `{cmd}` from the per-molecule reports linked in the first column; each has the command, date, "
         "machine, training budget, hyperparameters and definitions (eps_rho against the exact Kohn-Sham density; "
         "its fitting floor is the best the density basis can do). In each molecule's run densnet and MACE train on "
-        "the same frames with the same budget, one core each. Rows marked shipped are the models under "
+        "the same frames with the same budget, one core each. Rows named by a path are the models shipped under "
         "examples/ (trained outside that run on more frames, evaluated on the same test split: "
         "`densnet evaluate MODEL DATA --split test --json`).\n\n"
         f"Targets (issue 6, for ethanol; shown for every molecule): eps_rho < {EPS_RHO_TARGET} %, force MAE <= "
