@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ase.io
 import numpy as np
+import pytest
 from ase.build import molecule
 
 from densnet.cli import main
@@ -32,6 +33,43 @@ def test_md_sampling_is_reproducible_and_keeps_bonds(tmp_path):
     assert len({f.info["traj"] for f in a}) == 2
     # frames move: thermal displacements of a few hundredths of an Angstrom at least
     assert np.abs(a[0].positions - a[1].positions).max() > 0.02
+
+
+def test_md_sampling_resumes_after_a_kill(tmp_path, monkeypatch):
+    from densnet import sample
+    from densnet.errors import DensnetError
+
+    ase.io.write(tmp_path / "start.xyz", molecule("CH3OH"))
+    kw = dict(temperature=400, n_frames=6, method="gfn2", seed=7, trajectories=3, stride_fs=10, equilibrate_fs=20,
+              timestep_fs=0.5, progress=False)
+    whole = sample.run(str(tmp_path / "start.xyz"), str(tmp_path / "whole.extxyz"), **kw)
+    assert not (tmp_path / "whole.extxyz.parts").exists()  # removed once the output is written
+    real, made = sample.xtb_calculator, []
+
+    def counting(kill_at=None):
+        def factory():
+            made.append(1)
+            if len(made) == kill_at:
+                raise KeyboardInterrupt  # the kill, while trajectory 1 starts
+            return real()
+        return factory
+
+    monkeypatch.setattr(sample, "xtb_calculator", counting(kill_at=2))
+    with pytest.raises(KeyboardInterrupt):
+        sample.run(str(tmp_path / "start.xyz"), str(tmp_path / "b.extxyz"), **kw)
+    parts = tmp_path / "b.extxyz.parts"
+    assert sorted(p.name for p in parts.glob("traj-*")) == ["traj-0000.extxyz"]
+    assert not (tmp_path / "b.extxyz").exists()
+    with pytest.raises(DensnetError, match="another sampling run"):
+        sample.run(str(tmp_path / "start.xyz"), str(tmp_path / "b.extxyz"), **{**kw, "seed": 8})
+    made.clear()
+    monkeypatch.setattr(sample, "xtb_calculator", counting())
+    again = sample.run(str(tmp_path / "start.xyz"), str(tmp_path / "b.extxyz"), **kw)
+    assert len(made) == 2  # trajectories 1 and 2 only: trajectory 0 was re-read
+    assert len(again) == len(whole) == 6 and not parts.exists()
+    for x, y in zip(whole, again, strict=True):
+        np.testing.assert_allclose(x.positions, y.positions, atol=1e-7)  # extxyz precision for trajectory 0
+        assert x.info["traj"] == y.info["traj"]
 
 
 def test_normal_mode_sampling_temperature_scaling():

@@ -8,6 +8,7 @@ graph of their starting structure (no fragments, no new bonds).
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -52,12 +53,16 @@ def _thermalize(atoms: Atoms, temperature: float, rng: np.random.Generator) -> N
 
 def sample_md(starts: list[Atoms], n_frames: int, temperature: float, n_traj: int, seed: int,
               timestep_fs: float = 0.5, equilibrate_fs: float = 1000.0, stride_fs: float = 50.0,
-              friction_per_fs: float = 0.01, calc_factory=xtb_calculator, progress: bool = True) -> list[Atoms]:
+              friction_per_fs: float = 0.01, calc_factory=xtb_calculator, progress: bool = True,
+              parts: Path | None = None) -> list[Atoms]:
     """Langevin MD (``fixcm=False``) at ``temperature`` K from each start structure in turn.
 
     ``n_traj`` independent trajectories (round-robin over ``starts``), each equilibrated for
-    ``equilibrate_fs`` and then sampled every ``stride_fs``. Reproducible for a given ``seed``.
+    ``equilibrate_fs`` and then sampled every ``stride_fs``. Reproducible for a given ``seed`` (trajectory t
+    draws from its own generator ``[seed, t]``). With ``parts`` (a folder), each finished trajectory is saved
+    there (``traj-NNNN.extxyz``, atomic rename) and re-read instead of re-run: a killed run resumes.
     """
+    import ase.io
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import ZeroRotation
     from tqdm import tqdm
@@ -71,6 +76,12 @@ def sample_md(starts: list[Atoms], n_frames: int, temperature: float, n_traj: in
     for t in range(n_traj):
         if per_traj[t] == 0:
             continue
+        part = parts / f"traj-{t:04d}.extxyz" if parts is not None else None
+        if part is not None and part.exists():
+            out.extend(ase.io.read(part, ":"))
+            bar.update(per_traj[t])
+            continue
+        first = len(out)
         start = starts[t % len(starts)]
         ref = bond_graph(start)
         rng = np.random.default_rng([seed, t])
@@ -100,6 +111,10 @@ def sample_md(starts: list[Atoms], n_frames: int, temperature: float, n_traj: in
             out.append(frame)
             got += 1
             bar.update(1)
+        if part is not None:
+            tmp = part.with_name(part.name + ".tmp")
+            ase.io.write(tmp, out[first:], format="extxyz")
+            tmp.rename(part)
     bar.close()
     if rejected:
         print(f"sample: {rejected} frames with changed bonds were discarded", file=sys.stderr)
@@ -230,13 +245,41 @@ def run(input_path: str, output: str, temperature: float | None, n_frames: int, 
         raise DensnetError(f"--frames must be positive (got {n_frames})")
     starts = read_frames(input_path)
     if method == "gfn2":
+        parts = _parts_folder(input_path, output, dict(
+            temperature=temperature, n_frames=n_frames, trajectories=trajectories, seed=seed, stride_fs=stride_fs,
+            equilibrate_fs=equilibrate_fs, timestep_fs=timestep_fs))
         frames = sample_md(starts, n_frames, temperature, trajectories, seed, timestep_fs=timestep_fs,
-                           equilibrate_fs=equilibrate_fs, stride_fs=stride_fs, progress=progress)
+                           equilibrate_fs=equilibrate_fs, stride_fs=stride_fs, progress=progress, parts=parts,
+                           calc_factory=xtb_calculator)
     elif method == "normal-modes":
         frames = sample_normal_modes(starts, n_frames, temperature, seed, progress=progress)
     elif method == "close-contacts":
         frames = sample_close_contacts(starts, n_frames, seed)
     else:
         raise DensnetError(f"--method {method!r}: choose gfn2, normal-modes or close-contacts")
-    ase.io.write(output, frames, format="extxyz")
+    tmp = Path(output).with_name(Path(output).name + ".tmp")
+    ase.io.write(tmp, frames, format="extxyz")
+    tmp.rename(output)
+    if method == "gfn2":
+        shutil.rmtree(parts)
     return frames
+
+
+def _parts_folder(input_path: str, output: str, settings: dict) -> Path:
+    """``<output>.parts/``: finished trajectories of an interrupted run with these settings and this input; a
+    folder left by other settings is refused (a resumed run must reproduce the same frames)."""
+    import hashlib
+    import json
+
+    settings = {**settings, "input_sha256": hashlib.sha256(Path(input_path).read_bytes()).hexdigest()}
+    parts = Path(output).with_name(Path(output).name + ".parts")
+    stamp = parts / "settings.json"
+    if parts.exists():
+        old = json.loads(stamp.read_text()) if stamp.exists() else None
+        if old != settings:
+            raise DensnetError(f"{parts} holds trajectories of another sampling run ({old}); remove it or "
+                               "re-run with the same settings and input")
+    else:
+        parts.mkdir(parents=True)
+        stamp.write_text(json.dumps(settings, sort_keys=True))
+    return parts
