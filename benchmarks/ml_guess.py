@@ -15,6 +15,7 @@ Usage: OMP_NUM_THREADS=1 python benchmarks/ml_guess.py MODEL.ckpt DATA.h5 [--fra
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -134,7 +135,7 @@ def main() -> None:
             cyc, cpu, _ = rows[guess][-1]
             rows[guess][-1] = (cyc, cpu, abs(energies[guess] - energies["minao"]) * 27211.386)
             print(f"frame {i}: {guess}: {cyc} cycles, {cpu:.1f} CPU s", flush=True)
-    cmd = "OMP_NUM_THREADS=1 python benchmarks/ml_guess.py " + " ".join(os.sys.argv[1:])
+    cmd = "OMP_NUM_THREADS=1 python benchmarks/ml_guess.py " + " ".join(sys.argv[1:])
     table = [f"## {Path(args.data).name}, model {args.model}", "",
              f"Command: `{cmd}`  ", f"Date: {datetime.now():%Y-%m-%d %H:%M}; machine: {platform.machine()}, "
              f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end (CPU times of a shared "
