@@ -4,9 +4,10 @@ For each of the first N frames of a split, one SCF run per guess at the dataset'
 ``minao`` (PySCF's default guess), ``previous`` (the converged density matrix of the frame before it in the
 file, what ``densnet label`` does between consecutive frames of one worker) and ``model`` (one Kohn-Sham
 diagonalisation in the potential of the model's predicted density: H_core + J[rho_ML] + V_xc[rho_ML], J from
-the fitted coefficients' 3-centre integrals, V_xc on a grid of level --guess-grid), or one of PySCF's
-``init_guess`` names. Prints SCF cycles and CPU seconds (the model guess's construction included) and the energy
-agreement of the runs.
+the fitted coefficients' 3-centre integrals, V_xc on a grid of level --guess-grid), ``gridN`` (the same SCF
+first converged to 1e-7 Eh on a grid of level N, its density then polished on the reference grid, J-fit
+integrals shared), or one of PySCF's ``init_guess`` names. Prints SCF cycles and CPU seconds (the construction
+of the model or coarse-grid guess included) and the energy agreement of the runs.
 
 Usage: OMP_NUM_THREADS=1 python benchmarks/ml_guess.py MODEL.ckpt DATA.h5 [--frames 4] [--split test]
     [--guess-grid 3] [--guesses minao,previous,model,atom,huckel,vsap] [--out benchmarks/label_guess.md]
@@ -95,7 +96,8 @@ def main() -> None:
     p.add_argument("--split", default="test", help="train, val, test or all")
     p.add_argument("--guess-grid", type=int, default=3, help="grid level of the model guess's V_xc (default 3)")
     p.add_argument("--guesses", default="minao,previous,model",
-                   help="comma list of minao, previous, model and PySCF init_guess names (atom, huckel, vsap, ...)")
+                   help="comma list of minao, previous, model, gridN (N = 0..9) and PySCF init_guess names "
+                        "(atom, huckel, ...)")
     p.add_argument("--out", help="append a Markdown section with the table to this file")
     args = p.parse_args()
     lib.num_threads(1)
@@ -120,6 +122,14 @@ def main() -> None:
                 dm0 = guess_from_density(mf, aux, model_coefficients(model, fr), args.guess_grid)
             elif guess == "previous":
                 dm0 = prev_dm
+            elif guess.startswith("grid"):
+                coarse = _rks(mol, lot)
+                coarse.grids.level = int(guess[4:])
+                coarse.conv_tol = 1e-7
+                coarse.kernel()
+                dm0 = coarse.make_rdm1()
+                mf.with_df = coarse.with_df  # the J-fit integrals are the same: built once
+                print(f"frame {i}: {guess}: {coarse.cycles} coarse cycles", flush=True)
             elif guess != "minao":
                 mf.init_guess = guess
             mf.kernel(dm0=dm0)
