@@ -216,6 +216,22 @@ def test_label_to_extxyz_directly(tmp_path):
     assert (tmp_path / "out.h5").exists()
 
 
+def test_summary_of_a_resume_that_labels_nothing_keeps_the_dataset_timing(tmp_path):
+    """--summary-json always carries the whole dataset's SCF statistics, not only this run's."""
+    import json
+
+    ase.io.write(tmp_path / "f.extxyz", jitter(molecule("H2"), 2))
+    args = ["label", str(tmp_path / "f.extxyz"), "-o", str(tmp_path / "d.h5"), "-q",
+            "--summary-json", str(tmp_path / "s.json")]
+    assert main(args) == 0
+    first = json.loads((tmp_path / "s.json").read_text())
+    assert first["labelled_now"] == 2 and first["dataset"]["frames"] == 2
+    assert main(args) == 0  # resume: nothing left to do
+    again = json.loads((tmp_path / "s.json").read_text())
+    assert again["labelled_now"] == 0 and again["seconds_per_frame"] is None
+    assert again["dataset"] == first["dataset"] == json.loads(json.dumps(labelling_stats(tmp_path / "d.h5")))
+
+
 def test_foreign_extxyz_labelled_elsewhere(tmp_path):
     """A file written by plain ASE (another code's labels) is read with its energies, forces, dipoles."""
     from ase.calculators.singlepoint import SinglePointCalculator

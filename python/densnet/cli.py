@@ -38,6 +38,10 @@ def _cmd_label(a: argparse.Namespace) -> None:
           f"chunks {summary['chunks_complete']}/{summary['chunks_total']}; "
           + (f"{spf:.2f} s per frame per worker, {summary['frames_per_hour']:.0f} frames/hour" if spf else ""))
     if a.summary_json:
+        from .dataset import labelling_stats
+
+        # this run's numbers plus the whole dataset's (so a resume that labels nothing keeps the timing record)
+        summary["dataset"] = labelling_stats(out)
         Path(a.summary_json).write_text(json.dumps(summary, indent=1))
     if extxyz is not None and summary["chunks_complete"] == summary["chunks_total"]:
         from .dataset import load_h5, write_extxyz
