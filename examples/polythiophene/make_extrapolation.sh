@@ -6,6 +6,7 @@
 # labels inside these files mean nothing, the whole file is held out). Cost on 2 cores (DESIGN.md): a 12T single
 # point takes 15-20 min. Resumable: re-run the same command to continue.
 #   FRAMES=3 THREADS=2 bash examples/polythiophene/make_extrapolation.sh
+#   SAMPLE_ONLY=1 bash examples/polythiophene/make_extrapolation.sh     # sample the frames, do not label
 set -euo pipefail
 cd "$(dirname "$0")"
 D=../../.venv/bin/densnet
@@ -19,6 +20,7 @@ for n in 8 10 12; do
     mv data/tmp_${n}T_extrap.extxyz "$out"
   fi
 done
+if [ -n "${SAMPLE_ONLY:-}" ]; then exit 0; fi
 for n in 8 10 12; do
   $D label data/${n}T_extrap_frames.extxyz -o data/${n}T_extrap.h5 --chunk-size 1 --workers 1 \
     --threads "${THREADS:-1}" --summary-json data/${n}T_extrap_label_summary.json -q
