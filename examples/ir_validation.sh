@@ -10,6 +10,9 @@
 # REFS: one STRUCTURE:DFT_STICKS:WEIGHT per conformer (weights: populations at the MD temperature); the
 # DFT sticks are weighted into one reference spectrum, and densnet's own harmonic spectrum is computed from
 # each STRUCTURE (re-optimised with the model) with the same weights.
+# MODEL_STRUCTURES: optional STRUCTURE:WEIGHT list for densnet's own harmonic spectrum when it should not be taken
+# at the REFS structures (issue 7: the DFT reference is the longest affordable oligomer, densnet's harmonic
+# spectrum is that of the simulated 12T chain: MODEL_STRUCTURES="examples/polythiophene/12T.xyz:1").
 # Optional: REPLICAS (4), PRODUCTION (12.5ps per replica), EQUILIBRATE (5ps), PARALLEL (2 replicas at once),
 # TEMPERATURE (300). Resumable: re-run the same command (finished replicas are skipped, unfinished ones
 # continue from their LAMMPS restart files; the harmonic spectra are kept once written).
@@ -28,10 +31,17 @@ $BIN/densnet lammps md "$OUT/model.pt" "$START" -o "$OUT/md" --replicas "${REPLI
   --production "${PRODUCTION:-12.5ps}" --plugin "$PLUGIN"
 BANDS_ARG=()
 [ -n "${BANDS:-}" ] && BANDS_ARG=(--bands "$BANDS")
-DFT=() MODEL=() k=0
+DFT=() MODEL_REFS=()
 for ref in $REFS; do
   IFS=: read -r structure sticks weight <<< "$ref"
   DFT+=("$sticks:$weight")
+  MODEL_REFS+=("$structure:$weight")
+done
+# shellcheck disable=SC2206
+[ -n "${MODEL_STRUCTURES:-}" ] && MODEL_REFS=($MODEL_STRUCTURES)
+MODEL=() k=0
+for ref in "${MODEL_REFS[@]}"; do
+  IFS=: read -r structure weight <<< "$ref"
   if [ ! -f "$OUT/sticks_model_$k.csv" ]; then
     $BIN/densnet harmonic "$CKPT" "$structure" -o "$OUT/tmp_sticks.csv" --write-optimised "$OUT/opt_model_$k.xyz"
     mv "$OUT/tmp_sticks.csv" "$OUT/sticks_model_$k.csv"
