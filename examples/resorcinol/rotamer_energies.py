@@ -10,7 +10,7 @@ by ``densnet harmonic --write-optimised``; each file's rotamer is recomputed fro
 import sys
 
 import ase.io
-from rotamer_stats import _check
+from check_frames import conformer
 
 
 def main() -> None:
@@ -19,7 +19,7 @@ def main() -> None:
         atoms = ase.io.read(path)
         e = float(atoms.info["energy"]) if "energy" in atoms.info else atoms.get_potential_energy()
         first = e if first is None else first
-        print(f"{path}: {_check.conformer(atoms)}  E - E(first) = {1e3 * (e - first):+.1f} meV")
+        print(f"{path}: {conformer(atoms)}  E - E(first) = {1e3 * (e - first):+.1f} meV")
 
 
 if __name__ == "__main__":

@@ -6,23 +6,19 @@ ASE-readable trajectory. Usage (from the repository root):
     python examples/resorcinol/rotamer_stats.py examples/resorcinol/ir/md/replica-*/traj.lammpstrj
 """
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import ase.io
 import numpy as np
+from check_frames import conformer
 
-_spec = importlib.util.spec_from_file_location("resorcinol_check_frames", Path(__file__).with_name("check_frames.py"))
-_check = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_check)
 NAMES = ("in/in", "in/out", "out/out")
 
 
 def rotamers(path: str) -> np.ndarray:
     """Rotamer name per frame."""
     fmt = "lammps-dump-text" if path.endswith(".lammpstrj") else None
-    return np.array([_check.conformer(a) for a in ase.io.read(path, ":", format=fmt)])
+    return np.array([conformer(a) for a in ase.io.read(path, ":", format=fmt)])
 
 
 def main() -> None:
