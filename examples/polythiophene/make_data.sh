@@ -3,8 +3,10 @@
 # all-anti chains (made by make_oligomers.py), labelled at the reference level. Counts favour small oligomers
 # (cost grows steeply with length). Labelling goes in rounds so that every length gets data early: round a =
 # trajectories 0-4 of each temperature of 2T..6T (data/nT_a.h5), round b = trajectories 5-9 (data/nT_b.h5);
-# 1T is one dataset (data/1T.h5). Each dataset splits by trajectory and can be committed when done. Sampling
-# runs ahead in the background (NO_SAMPLE=1 skips it). Resumable: re-run the same command to continue.
+# 1T is one dataset (data/1T.h5). Each dataset splits by trajectory and can be committed when done. Between
+# the rounds: train-only frames for MD stability (issue 6's recipe, ../make_train_only.sh): normal-mode distorted
+# frames of 1T and 2T at 1000/3000 K (data/pt_distorted.h5) and close contacts of a terminal H (data/pt_close.h5).
+# Sampling runs ahead in the background (NO_SAMPLE=1 skips it). Resumable: re-run the same command to continue.
 #   WORKERS=2 bash examples/polythiophene/make_data.sh
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -58,6 +60,10 @@ label_all() {
       [ -f data/${n}T_frames_b.extxyz ] || split_rounds data/${n}T_frames.extxyz
       label data/${n}T_frames_$round.extxyz data/${n}T_$round.h5
     done
+    if [ $round = a ]; then
+      bash ../make_train_only.sh distorted data/pt_distorted.h5 30 1T=1T.xyz 2T=2T.xyz
+      bash ../make_train_only.sh close-contacts data/pt_close.h5 100 1T.xyz 2T.xyz
+    fi
   done
 }
 
