@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# LAMMPS runs of the polythiophene model (issue 7, item 4), from the repository root:
+#   8T, 10T: REPLICAS NVE replicas at 300 K (Langevin equilibration first) -> densnet check-md (bonds kept, no ring
+#            opening, no close contact, energy drift): examples/polythiophene/md/nT/stability.json
+#   12T:     the same through ../ir_validation.sh -> IR spectrum from the dumped dipoles, peak table against the DFT
+#            harmonic reference of the longest computed oligomer (data/harmonic/${REF}_dft_*, make_harmonic.sh)
+#            and densnet's own harmonic spectrum of 12T: examples/polythiophene/ir/
+# Resumable: re-run the same command (finished replicas are skipped, unfinished ones continue from restarts).
+#   CKPT=examples/polythiophene/model_stable/model.ckpt REF=3T bash examples/polythiophene/run_md.sh
+# Optional: REPLICAS (4), PRODUCTION (25ps per replica: 100 ps per chain length), EQUILIBRATE (5ps), PARALLEL (2),
+# LENGTHS ("8 10 12").
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=.venv/bin
+P=examples/polythiophene
+: "${CKPT:?set CKPT}" "${REF:?set REF (e.g. 3T: the longest oligomer with data/harmonic/REF_dft_sticks.csv)}"
+R=${REPLICAS:-4} PROD=${PRODUCTION:-25ps} EQ=${EQUILIBRATE:-5ps} PAR=${PARALLEL:-2}
+for n in ${LENGTHS:-8 10 12}; do
+  if [ "$n" = 12 ]; then
+    CKPT=$CKPT START=$P/12T.xyz OUT=$P/ir REPLICAS=$R PRODUCTION=$PROD EQUILIBRATE=$EQ PARALLEL=$PAR \
+      REFS="$P/data/harmonic/${REF}_dft_opt.xyz:$P/data/harmonic/${REF}_dft_sticks.csv:1" \
+      MODEL_STRUCTURES="$P/12T.xyz:1" bash examples/ir_validation.sh
+    continue
+  fi
+  out=$P/md/${n}T
+  mkdir -p "$out"
+  $BIN/densnet-export "$CKPT" -o "$P/md/model.pt"
+  $BIN/densnet lammps md "$P/md/model.pt" "$P/${n}T.xyz" -o "$out" --replicas "$R" --parallel "$PAR" \
+    --temperature 300 --equilibrate "$EQ" --production "$PROD" --plugin "$($BIN/densnet lammps build)"
+  # shellcheck disable=SC2046
+  $BIN/densnet check-md "$out"/replica-*/traj.lammpstrj --elements $($BIN/python -c "from densnet.deploy.metadata \
+import read_metadata; print(' '.join(read_metadata('$P/md/model.pt').elements))") \
+    --energies "$out"/replica-*/log.lammps --json "$out/stability.json"
+done
