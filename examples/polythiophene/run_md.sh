@@ -5,7 +5,8 @@
 #   12T:     the same through ../ir_validation.sh -> IR spectrum from the dumped dipoles, peak table against the DFT
 #            harmonic reference of the longest computed oligomer (data/harmonic/${REF}_dft_*, make_harmonic.sh)
 #            and densnet's own harmonic spectrum of 12T: examples/polythiophene/ir/
-# Resumable: re-run the same command (finished replicas are skipped, unfinished ones continue from restarts).
+# Exit status 1 if a stability check failed (every length still runs). Resumable: re-run the same command
+# (finished replicas are skipped, unfinished ones continue from restarts).
 #   CKPT=examples/polythiophene/model_stable/model.ckpt REF=3T bash examples/polythiophene/run_md.sh
 # Optional: REPLICAS (4), PRODUCTION (25ps per replica: 100 ps per chain length), EQUILIBRATE (5ps), PARALLEL (2),
 # LENGTHS ("8 10 12").
@@ -15,6 +16,10 @@ BIN=.venv/bin
 P=examples/polythiophene
 : "${CKPT:?set CKPT}" "${REF:?set REF (e.g. 3T: the longest oligomer with data/harmonic/REF_dft_sticks.csv)}"
 R=${REPLICAS:-4} PROD=${PRODUCTION:-25ps} EQ=${EQUILIBRATE:-5ps} PAR=${PARALLEL:-2}
+mkdir -p "$P/md"
+$BIN/densnet-export "$CKPT" -o "$P/md/model.pt"
+ELEMENTS=$($BIN/python -c "from densnet.deploy.metadata import read_metadata; \
+print(' '.join(read_metadata('$P/md/model.pt').elements))")
 for n in ${LENGTHS:-8 10 12}; do
   if [ "$n" = 12 ]; then
     CKPT=$CKPT START=$P/12T.xyz OUT=$P/ir REPLICAS=$R PRODUCTION=$PROD EQUILIBRATE=$EQ PARALLEL=$PAR \
@@ -23,12 +28,10 @@ for n in ${LENGTHS:-8 10 12}; do
     continue
   fi
   out=$P/md/${n}T
-  mkdir -p "$out"
-  $BIN/densnet-export "$CKPT" -o "$P/md/model.pt"
   $BIN/densnet lammps md "$P/md/model.pt" "$P/${n}T.xyz" -o "$out" --replicas "$R" --parallel "$PAR" \
     --temperature 300 --equilibrate "$EQ" --production "$PROD" --plugin "$($BIN/densnet lammps build)"
-  # shellcheck disable=SC2046
-  $BIN/densnet check-md "$out"/replica-*/traj.lammpstrj --elements $($BIN/python -c "from densnet.deploy.metadata \
-import read_metadata; print(' '.join(read_metadata('$P/md/model.pt').elements))") \
-    --energies "$out"/replica-*/log.lammps --json "$out/stability.json"
+  # shellcheck disable=SC2086
+  $BIN/densnet check-md "$out"/replica-*/traj.lammpstrj --elements $ELEMENTS \
+    --energies "$out"/replica-*/log.lammps --json "$out/stability.json" || status=1  # report, go on to the next length
 done
+exit "${status:-0}"
