@@ -6,8 +6,10 @@
 # 1T is one dataset (data/1T.h5). Each dataset splits by trajectory and can be committed when done. Between
 # the rounds: train-only frames for MD stability (issue 6's recipe, ../make_train_only.sh): normal-mode distorted
 # frames of 1T and 2T at 1000/3000 K (data/pt_distorted.h5) and close contacts of a terminal H (data/pt_close.h5).
+# Round b runs only with ROUND_B=1: the learning curve first comes from subsets of round a (benchmarks/accuracy.py
+# --max-train-frames), and the DFT budget goes to the extrapolation points and harmonic references first.
 # Sampling runs ahead in the background (NO_SAMPLE=1 skips it). Resumable: re-run the same command to continue.
-#   WORKERS=2 bash examples/polythiophene/make_data.sh
+#   WORKERS=2 bash examples/polythiophene/make_data.sh            (ROUND_B=1 WORKERS=2 ... for round b)
 set -euo pipefail
 cd "$(dirname "$0")"
 D=../../.venv/bin/densnet
@@ -48,13 +50,14 @@ for name, keep in (("a", range(0, 5)), ("b", range(5, 10))):
 PY
 }
 
-label() {  # label FRAMES OUTPUT
+label() {  # label FRAMES OUTPUT; a finished dataset (summary written) is skipped so its summary keeps its rate
+  [ -f "${2%.h5}_label_summary.json" ] && return 0
   $D label "$1" -o "$2" --chunk-size 10 --workers "${WORKERS:-1}" --summary-json "${2%.h5}_label_summary.json" -q
 }
 
 label_all() {
   label data/1T_frames.extxyz data/1T.h5
-  for round in a b; do
+  for round in a ${ROUND_B:+b}; do
     for n in 2 3 4 5 6; do
       while [ ! -f data/${n}T_frames.extxyz ]; do sleep 30; done
       [ -f data/${n}T_frames_b.extxyz ] || split_rounds data/${n}T_frames.extxyz
