@@ -1,8 +1,9 @@
 """Peak memory and speed of pair_style densnet modes on one rank: shift, halo, halo + recompute.
 
-    python benchmarks/lammps_memory.py benchmarks/lammps_memory.md [--chains NY NZ]
+    python benchmarks/lammps_memory.py benchmarks/lammps_memory.md [--chains NY NZ] [--checkpoint CKPT]
 
-Same model and input as benchmarks/lammps_speed.py (random weights, default architecture, float64, 1 thread);
+Same model and input as benchmarks/lammps_speed.py (``--checkpoint`` or random weights, default architecture;
+float64, 1 thread);
 system: NY x NZ stacked 12T chains (periodic). Peak memory = GNU time's maximum resident set of the lmp
 process (includes ~0.2 GB of the process and libraries); speed per CPU second as in lammps_speed.py.
 """
@@ -30,13 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("output")
     p.add_argument("--chains", type=int, nargs=2, default=(2, 4), metavar=("NY", "NZ"))
+    p.add_argument("--checkpoint", help="densnet model checkpoint (default: random weights, default architecture)")
     args = p.parse_args(argv)
     from densnet.deploy.build import build_plugin
     from densnet.deploy.export import export_checkpoint
 
     work = Path(tempfile.mkdtemp(prefix="densnet-mem-"))
     plugin = build_plugin()
-    _, ckpt, desc = L.make_model(None, work)
+    _, ckpt, desc = L.make_model(args.checkpoint, work)
     export_checkpoint(ckpt, work / "model.pt")
     atoms = L.chain_box(read(L.ROOT / "examples" / "polythiophene" / "12T.xyz"), *args.chains)
     load0 = os.getloadavg()
