@@ -133,6 +133,42 @@ def test_chunk_written_before_a_kill_but_not_indexed_is_adopted(tmp_path):
         assert abs(fa.energy - fb.energy) < 1e-6
 
 
+def _pool_workers(pid: int) -> list[int]:
+    """PIDs of the multiprocessing (spawn) workers whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # exited meanwhile
+        if ppid == pid and b"spawn_main" in cmd:
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_workers_end_when_the_labelling_process_is_killed(tmp_path):
+    """SIGTERM/SIGKILL of `densnet label --workers 2` must not leave its PySCF workers labelling on as orphans
+    (each benzene frame takes tens of CPU seconds, far longer than the 15 s allowed here)."""
+    ase.io.write(tmp_path / "f.extxyz", jitter(molecule("C6H6"), 4))
+    proc = subprocess.Popen(_label_cmd(tmp_path / "f.extxyz", tmp_path / "d.h5", "--workers", "2"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while len(workers := _pool_workers(proc.pid)) < 2 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert len(workers) == 2, "the pool should have started two workers"
+    time.sleep(3)  # let them import PySCF and start their first frames
+    proc.send_signal(signal.SIGTERM)
+    proc.wait()
+    deadline = time.time() + 15
+    while (alive := [w for w in workers if Path(f"/proc/{w}").exists()]) and time.time() < deadline:
+        time.sleep(0.2)
+    for w in alive:  # clean up before failing
+        os.kill(w, signal.SIGKILL)
+    assert not alive, f"workers {alive} still running after their labelling process was killed"
+
+
 def test_parallel_workers_match_serial(tmp_path, water_dataset):
     """--workers 2 produces the same labels as the serial run."""
     path, serial = water_dataset

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -108,11 +109,25 @@ def _file_sha(path: Path) -> str:
 _WORKER_STATE: dict = {}
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, parent_pid: int | None = None) -> None:
+    """Set PySCF's thread count; in a pool worker (``parent_pid`` given) also start the parent watchdog."""
     from pyscf import lib
 
     lib.num_threads(threads)
     _WORKER_STATE.clear()
+    if parent_pid is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_with_parent(parent_pid: int, poll_seconds: float = 1.0) -> None:
+    """End this worker once the labelling process that started it is gone.
+
+    A pool cannot stop its workers when its own process is killed (SIGTERM or SIGKILL): without this they would
+    label on as orphans for minutes, their results lost, competing for cores with the resumed run.
+    """
+    while os.getppid() == parent_pid:
+        time.sleep(poll_seconds)
+    os._exit(1)
 
 
 def _label_task(index: int, numbers: np.ndarray, positions: np.ndarray, lot_dict: dict,
@@ -292,7 +307,7 @@ class Labeller:
         else:
             ctx = get_context("spawn")
             with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(threads,)) as pool:
+                                     initargs=(threads, os.getpid())) as pool:
                 # keep a short queue so each worker sees consecutive frames (good initial guesses)
                 it = iter(todo)
                 futures = set()
