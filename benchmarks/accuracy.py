@@ -328,18 +328,19 @@ def write_xyz(frames: list, path: Path) -> int:
     return len(images)
 
 
-def export_for_mace(data: list[Path], out: Path, max_train: int | None, weights: list[float] | None = None) -> dict:
+def export_for_mace(data: list[Path], out: Path, max_train: int | None, weights: list[float] | None = None,
+                    fraction: float | None = None) -> dict:
     """train/valid/test extxyz (REF_energy eV, REF_forces eV/A, same splits as densnet) and E0s (eV).
 
     Uses densnet's own reader (``densnet.train.load_weighted`` of the list of files: the merged dataset densnet
     trains on, each frame with its file's ``data_weights`` entry, written as MACE's ``config_weight``;
-    ``to_atoms``). The training frames are the first ``max_train`` of the train split, exactly what
-    ``densnet train`` takes with ``max_train_frames``.
+    ``to_atoms``). The training frames are those ``densnet train`` takes with ``train_fraction`` and
+    ``max_train_frames`` (``densnet.train.select_train_frames``).
     """
     from ase.data import atomic_numbers
 
     from densnet.errors import DensnetError
-    from densnet.train import load_weighted
+    from densnet.train import load_weighted, select_train_frames
 
     try:
         ds = load_weighted([str(p) for p in data], weights)
@@ -350,13 +351,13 @@ def export_for_mace(data: list[Path], out: Path, max_train: int | None, weights:
     for split, fname in (("train", "train.xyz"), ("val", "valid.xyz"), ("test", "test.xyz")):
         frames = ds.split(split)
         if split == "train":
-            frames = frames[:max_train]
+            frames = select_train_frames(frames, fraction, max_train)
         if not frames:
             raise SystemExit(f"[accuracy] {', '.join(map(str, data))}: no frames in the {split} split")
         counts[split] = write_xyz(frames, out / fname)
     e0s = {int(atomic_numbers[el]): float(e) for el, e in sorted(ds.atom_energies.items())}
     (out / "e0s.json").write_text(json.dumps(e0s))
-    train, test = ds.split("train")[:max_train], ds.split("test")
+    train, test = select_train_frames(ds.split("train"), fraction, max_train), ds.split("test")
     e_mean = float(np.mean([f.energy for f in train]))
     n_atoms = np.array([len(f.numbers) for f in test])
     de = np.array([abs(f.energy - e_mean) for f in test])
@@ -421,6 +422,8 @@ def densnet_settings(args: argparse.Namespace, epochs: tuple[int, int], config: 
     cfg.update(threads=args.threads, seed=args.seed)
     if args.max_train_frames:
         cfg["max_train_frames"] = args.max_train_frames
+    if args.train_fraction:
+        cfg["train_fraction"] = args.train_fraction
     return cfg
 
 
@@ -643,6 +646,8 @@ def open_work(name: str, srcs: list[Path], args: argparse.Namespace, budget: dic
     want = {"budget": budget, "threads": args.threads, "seed": args.seed, "max_train_frames": args.max_train_frames,
             "source": str(srcs[0]) if len(srcs) == 1 else [str(s) for s in srcs],
             "densnet": densnet_settings(args, tuple(budget["densnet_epochs"])), "mace": MACE_HYPERS}
+    if args.train_fraction:  # only when given: work directories made before this option stay valid
+        want["train_fraction"] = args.train_fraction
     if state.data.get("settings") not in (None, want):
         raise SystemExit(f"[accuracy] {work} holds a run with other settings {state.data['settings']} "
                          f"(now {want}): use --fresh or another --workdir")
@@ -659,7 +664,8 @@ def prepare_data(work: Path, name: str, srcs: list[Path], state: StepState, args
     if "snapshot" not in state.data:
         state.data["snapshot"] = snapshot_files(srcs, work / "data")
         weights = densnet_settings(args, (0, 0)).get("data_weights")
-        state.data["export"] = export_for_mace(data, work / "mace_data", args.max_train_frames, weights)
+        state.data["export"] = export_for_mace(data, work / "mace_data", args.max_train_frames, weights,
+                                               args.train_fraction)
         state.save()
     elif not all(d.exists() for d in data):  # work directory kept in git without its (regenerable) data copy
         again = snapshot_files(srcs, work / "data")
@@ -1057,6 +1063,8 @@ def main() -> None:
     p.add_argument("--densnet-config", help="densnet training YAML (model, stages, lr, ...; its data/output are "
                    "ignored, the budget's epochs win); default: densnet's defaults")
     p.add_argument("--max-train-frames", type=int, help="use only the first N training frames (both models)")
+    p.add_argument("--train-fraction", type=float, help="use an evenly spaced fraction (0-1] of the training frames "
+                   "(both models; learning curves: e.g. 0.5 = every 2nd frame of every file)")
     p.add_argument("--threads", type=int, default=1, help="torch/BLAS threads of each training (default 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--parallel", action="store_true",

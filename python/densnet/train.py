@@ -63,6 +63,10 @@ CONFIG_SCHEMA = {
         "lr_factor": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
         "lr_patience": {"type": "integer", "minimum": 1},
         "max_train_frames": {"type": "integer", "minimum": 1},
+        "train_fraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 1,
+                           "description": "train on an evenly spaced fraction of the train split (every 2nd frame "
+                           "for 0.5, so every data file and trajectory keeps its share; learning curves); "
+                           "applied before max_train_frames"},
         "density_loss": {"enum": ["coulomb", "l1", "both"]},
         "grid_points": {"type": "integer", "minimum": 100},
         "model": {"type": "object", "additionalProperties": False, "description": "architecture (DEFAULT_MODEL)",
@@ -475,6 +479,15 @@ def network_of(key: str) -> str:
     return "density" if key.split(".")[0] in DENSITY_PARTS else "energy"
 
 
+def select_train_frames(frames: list, fraction: float | None = None, max_frames: int | None = None) -> list:
+    """The training frames used: an evenly spaced ``fraction`` of ``frames`` (all when None; frames k / fraction,
+    k = 0, 1, ...), then the first ``max_frames`` of those (all when None)."""
+    if fraction is not None and fraction < 1:
+        n = max(1, int(round(fraction * len(frames))))
+        frames = [frames[i] for i in sorted({int(k * len(frames) / n) for k in range(n)})]
+    return frames[:max_frames]
+
+
 def load_weighted(data, weights: list[float] | None):
     """``densnet.dataset.load`` of ``data`` (a path or a list), each frame's ``weight`` set from ``weights``
     (one per dataset of the list)."""
@@ -535,7 +548,7 @@ class Trainer:
         self.tables = build_tables(self.elements, ds.density_basis, ds.sad_coeffs)
         torch.manual_seed(int(cfg["seed"]))
         self.model = build_model(self.tables, cfg["model"], ds.density_basis)
-        train_frames = ds.split("train")[: cfg.get("max_train_frames")]
+        train_frames = select_train_frames(ds.split("train"), cfg.get("train_fraction"), cfg.get("max_train_frames"))
         if not train_frames or not ds.split("val"):
             raise DensnetError(f"{cfg['data']}: needs frames in both the train and val splits")
         n_grid = int(cfg["grid_points"])

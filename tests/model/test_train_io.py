@@ -166,11 +166,28 @@ def test_config_errors_name_the_key(tmp_path):
                        ({"data": "x.h5", "model": {"density_layers": 2.5}}, "at model/density_layers"),
                        ({"data": "x.h5", "batchsize": 4}, "'batchsize' was unexpected"),
                        ({"data": "x.h5", "stages": {"density": {"epoch": 3}}}, "'epoch' was unexpected"),
-                       ({"data": "x.h5", "model": {"energy_residual": 1}}, "at model/energy_residual")):
+                       ({"data": "x.h5", "model": {"energy_residual": 1}}, "at model/energy_residual"),
+                       ({"data": "x.h5", "train_fraction": 0}, "at train_fraction"),
+                       ({"data": "x.h5", "train_fraction": 1.5}, "at train_fraction")):
         with pytest.raises(DensnetError, match=match):
             load_config(cfg)
     assert load_config({"data": "x.h5", "model": {"cutoff": 5.0}})["model"] == {"cutoff": 5.0}
     assert load_config({"data": "x.h5", "model": {"energy_residual": True}})["model"] == {"energy_residual": True}
+
+
+def test_train_fraction_keeps_every_files_share():
+    """A learning-curve subset takes evenly spaced frames, so each data file (concatenated in order) keeps its
+    share; max_train_frames then cuts the subset."""
+    from densnet.train import select_train_frames
+
+    frames = [("a", k) for k in range(60)] + [("b", k) for k in range(20)]  # two files, 60 + 20 train frames
+    for fraction in (0.5, 0.25, 0.1):
+        sub = select_train_frames(frames, fraction)
+        assert len(sub) == round(fraction * 80) and len(set(sub)) == len(sub)
+        assert sum(f[0] == "b" for f in sub) == round(fraction * 20)  # file b keeps its quarter
+    assert select_train_frames(frames, 0.5)[:3] == [("a", 0), ("a", 2), ("a", 4)]
+    assert select_train_frames(frames) == frames and select_train_frames(frames, 1.0) == frames
+    assert select_train_frames(frames, 0.5, 7) == select_train_frames(frames, 0.5)[:7]
 
 
 def test_grid_values_on_demand_equal_stored(h2o_data, monkeypatch, tmp_path):
