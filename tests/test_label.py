@@ -149,7 +149,7 @@ def _pool_workers(pid: int) -> list[int]:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_workers_end_when_the_labelling_process_is_killed(tmp_path):
-    """SIGTERM/SIGKILL of `densnet label --workers 2` must not leave its PySCF workers labelling on as orphans
+    """SIGTERM (like SIGKILL) of `densnet label --workers 2` must not leave its PySCF workers labelling on as orphans
     (each benzene frame takes tens of CPU seconds, far longer than the 15 s allowed here)."""
     ase.io.write(tmp_path / "f.extxyz", jitter(molecule("C6H6"), 4))
     proc = subprocess.Popen(_label_cmd(tmp_path / "f.extxyz", tmp_path / "d.h5", "--workers", "2"),
