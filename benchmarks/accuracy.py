@@ -67,17 +67,16 @@ Stop with ``kill PID`` of the python process; the same command resumes. One run 
 (``--out benchmarks/accuracy_<molecule>.md``: the report, its ``.json`` numbers and ``_curves.png``);
 ``python benchmarks/accuracy_summary.py`` gathers the per-molecule JSONs into ``benchmarks/accuracy.md``.
 
-Polythiophene validation (train on the 1..6-ring oligomers together: data/1T.h5 and the rounds
-data/nT_a.h5, data/nT_b.h5 of examples/polythiophene/make_data.sh; test the extrapolation to 8, 10 and 12 rings:
-data/nT_extrap.h5 of make_extrapolation.sh; all files must share the level of theory)::
+Polythiophene validation (issue 7: train on the 1..6-ring oligomers together, the files of
+examples/polythiophene/model.yaml with their density targets refitted to even-tempered-1.7; test the
+extrapolation to 8, 10 and 12 rings with the held-out single points of make_extrapolation.sh; all files must share
+the level of theory and density basis). examples/polythiophene/make_model.sh makes the refits and runs::
 
-    D=examples/polythiophene/data
-    TRAIN=$(ls $D/1T.h5 $D/[2-6]T_[ab].h5 | paste -sd,)   # the labelled files that exist
-    mkdir -p runs
-    nohup nice -n 10 .venv/bin/python benchmarks/accuracy.py polythiophene=$TRAIN \\
-        --heldout 8T=$D/8T_extrap.h5 --heldout 10T=$D/10T_extrap.h5 --heldout 12T=$D/12T_extrap.h5 \\
-        --budget full --parallel --out benchmarks/polythiophene.md \\
-        > runs/polythiophene.log 2>&1 &
+    P=examples/polythiophene
+    .venv/bin/python benchmarks/accuracy.py polythiophene=$P/data/1T_etb17.h5,...,$P/data/pt_distorted_etb17.h5 \\
+        --heldout 8T=$P/data/8T_extrap_etb17.h5 --heldout 10T=... --heldout 12T=... --budget full --parallel \\
+        --densnet-config $P/model.yaml --densnet-variant half=$P/model_half.yaml \\
+        --workdir benchmarks/accuracy_work --out benchmarks/polythiophene.md
 
 More in benchmarks/mace/README.md.
 """
@@ -88,6 +87,7 @@ import argparse
 import contextlib
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -412,13 +412,17 @@ def prepare_heldout(work: Path, name: str, srcs: list[Path], state: StepState) -
 def densnet_settings(args: argparse.Namespace, epochs: tuple[int, int], config: str | None = None) -> dict:
     """densnet training settings: ``config`` (default ``--densnet-config``; model, stages, ...; none: densnet's
     defaults) with the budget's density/energy epochs, ``--threads``, ``--seed`` and ``--max-train-frames``
-    imposed."""
+    imposed. A variant's ``config`` (given here) with ``train_fraction`` f < 1 (a learning-curve point) gets
+    the budget's epochs / f: the same number of optimiser steps as the main model, so that the smaller set is
+    not also trained less."""
+    variant = config is not None
     config = config or args.densnet_config
     cfg = (yaml.safe_load(Path(config).read_text()) or {}) if config else {}
     cfg = {k: v for k, v in cfg.items() if k not in ("data", "output")}
+    scale = 1.0 / cfg["train_fraction"] if variant and cfg.get("train_fraction") else 1.0
     stages = cfg.setdefault("stages", {})
-    stages.setdefault("density", {})["epochs"] = int(epochs[0])
-    stages.setdefault("energy", {})["epochs"] = int(epochs[1])
+    stages.setdefault("density", {})["epochs"] = math.ceil(int(epochs[0]) * scale)
+    stages.setdefault("energy", {})["epochs"] = math.ceil(int(epochs[1]) * scale)
     cfg.update(threads=args.threads, seed=args.seed)
     if args.max_train_frames:
         cfg["max_train_frames"] = args.max_train_frames
@@ -914,7 +918,10 @@ def variant_line(name: str, v: dict, state: dict) -> str:
     refit = state.get(f"refit_{basis}") if basis else None
     how = (f"; density targets refitted to {basis} from the stored density matrices (`densnet refit`, "
            f"{refit['cpu_s']:.0f} CPU s, not counted in the training time)" if refit else "")
-    return (f"\nVariant `densnet {name}` (same split, same epochs, trained after the main densnet model{how}): "
+    frac = v["settings"].get("train_fraction")
+    same = (f"an evenly spaced fraction {frac:g} of the training frames, epochs / {frac:g}: about the same "
+            "optimiser steps" if frac and frac < 1 else "same epochs")
+    return (f"\nVariant `densnet {name}` (same split, {same}, trained after the main densnet model{how}): "
             f"settings `{json.dumps(v['settings'])}`.\n")
 
 

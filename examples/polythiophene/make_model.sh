@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The issue-7 polythiophene models, from the labelled data of make_data.sh (and make_extrapolation.sh):
+#   1. density targets refitted to even-tempered-1.7 (`densnet refit`, no DFT) for every file of model_stable.yaml
+#      (a superset of model.yaml's) and every finished held-out set data/nT_extrap.h5 (n = 8, 10, 12)
+#   2. benchmarks/accuracy.py: densnet (model.yaml) and MACE on the same split and budget, evaluated on the test
+#      split and the held-out 8T/10T/12T sets that are labelled -> benchmarks/polythiophene.md (+ .json,
+#      _curves.png); work directory benchmarks/accuracy_work/polythiophene/
+#   3. model/: that run's densnet model (best validation weights), exported (model.pt), test-split metrics
+#   4. model_stable/: model_stable.yaml's fine-tune of model/ (the MD model), exported
+#   5. the learning-curve point: the accuracy run again with densnet on half the training frames
+#      (model_half.yaml, `--densnet-variant half`; nothing else is retrained), report rewritten
+# Resumable: re-run the same command (every step skips or continues finished work). Held-out sets labelled later
+# are added by re-running it: nothing is retrained, the new sets are evaluated and the report rewritten.
+#   bash examples/polythiophene/make_model.sh          (PARALLEL=0: densnet and MACE one after the other)
+set -euo pipefail
+cd "$(dirname "$0")"
+BIN=$(cd ../.. && pwd)/.venv/bin
+P=examples/polythiophene
+
+yaml_data() {  # the data files listed in a training YAML, one per line
+  $BIN/python -c "import sys, yaml; print('\n'.join(yaml.safe_load(open(sys.argv[1]))['data']))" "$1"
+}
+
+refit() {  # refit data/X_etb17.h5 from data/X.h5 unless done (an unfinished refit continues)
+  [ -f "$1" ] || $BIN/densnet refit "${1%_etb17.h5}.h5" -o "$1" --density-basis even-tempered-1.7 -q
+}
+
+for f in $(yaml_data model_stable.yaml); do refit "$f"; done
+HELDOUT=()
+for n in 8 10 12; do
+  if [ -f data/${n}T_extrap_label_summary.json ]; then
+    refit data/${n}T_extrap_etb17.h5
+    HELDOUT+=(--heldout "${n}T=$P/data/${n}T_extrap_etb17.h5")
+  fi
+done
+TRAIN=$(yaml_data model.yaml | sed "s|^|$P/|" | paste -sd,)
+PAR=()
+[ "${PARALLEL:-1}" = 1 ] && PAR=(--parallel)
+
+accuracy() {  # accuracy [--densnet-variant ...]: the accuracy run of the repository root
+  $BIN/python benchmarks/accuracy.py "polythiophene=$TRAIN" "${HELDOUT[@]}" --budget full "${PAR[@]}" \
+    --densnet-config $P/model.yaml --workdir benchmarks/accuracy_work --out benchmarks/polythiophene.md "$@"
+}
+
+cd ../..
+accuracy
+
+RUN=benchmarks/accuracy_work/polythiophene/densnet
+mkdir -p $P/model
+for f in model.ckpt last.ckpt log.csv; do
+  cmp -s $RUN/$f $P/model/$f || cp $RUN/$f $P/model/$f
+done
+if [ ! $P/model/test_metrics.json -nt $P/model/model.ckpt ]; then
+  $BIN/densnet-export $P/model/model.ckpt -o $P/model/model.pt
+  # shellcheck disable=SC2046
+  $BIN/densnet evaluate $P/model/model.ckpt $(yaml_data $P/model.yaml | sed "s|^|$P/|") --split test \
+    --json $P/model/test_metrics.json
+fi
+
+cd $P
+RESUME=()  # continue (or find finished) a fine-tune of this model/; start afresh after a new model/
+[ -f model_stable/last.ckpt ] && [ model_stable/last.ckpt -nt model/model.ckpt ] && RESUME=(--resume)
+$BIN/densnet train model_stable.yaml "${RESUME[@]}" -q
+$BIN/densnet-export model_stable/model.ckpt -o model_stable/model.pt
+
+cd ../..
+accuracy --densnet-variant half=$P/model_half.yaml
+echo "make_model.sh finished: $P/model/, $P/model_stable/, benchmarks/polythiophene.md"
