@@ -8,7 +8,8 @@
 #   3. model/: that run's densnet model (best validation weights), exported (model.pt), test-split metrics
 #   4. model_stable/: model_stable.yaml's fine-tune of model/ (the MD model), exported
 #   5. the learning-curve point: the accuracy run again with densnet on half the training frames
-#      (model_half.yaml, `--densnet-variant half`; nothing else is retrained), report rewritten
+#      (model_half.yaml, `--densnet-variant half`; nothing else is retrained), report rewritten; LEARNING_CURVE=0
+#      stops before it (reproduce.sh runs it next to the first LAMMPS runs: it keeps only one core busy)
 # Resumable: re-run the same command (every step skips or continues finished work). Held-out sets labelled later
 # are added by re-running it: nothing is retrained, the new sets are evaluated and the report rewritten.
 #   bash examples/polythiophene/make_model.sh          (PARALLEL=0: densnet and MACE one after the other)
@@ -64,5 +65,6 @@ $BIN/densnet train model_stable.yaml "${RESUME[@]}" -q
 $BIN/densnet-export model_stable/model.ckpt -o model_stable/model.pt
 
 cd ../..
+[ "${LEARNING_CURVE:-1}" = 1 ] || exit 0
 accuracy --densnet-variant half=$P/model_half.yaml
 echo "make_model.sh finished: $P/model/, $P/model_stable/, benchmarks/polythiophene.md"

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The whole polythiophene validation (issue 7) in order; every step is resumable, so after a kill (or the end of
+# a machine session) the same command continues where it stopped. From the repository root:
+#   (nohup nice -n 10 bash examples/polythiophene/reproduce.sh > runs/polythiophene.log 2>&1 &)
+# Steps (each script's header has the details):
+#   1. make_data.sh            DFT training data 1T..6T (round a) and the train-only frames
+#   2. make_model.sh           refits, accuracy run (densnet vs MACE), model/, model_stable/
+#   3. run_md.sh LENGTHS="8 10" LAMMPS replicas of 8T and 10T with the stability check (one core), next to
+#      make_model.sh's learning-curve point (the other core)
+#   4. make_extrapolation.sh   held-out DFT single points of 8T, 10T, 12T; then make_model.sh again (evaluates them)
+#   5. make_harmonic.sh        DFT harmonic IR references of 1T..MAX_RINGS (3)
+#   6. run_md.sh LENGTHS=12    12T replicas, IR from the dumped dipoles against the longest DFT reference
+#   7. benchmarks/lammps_speed.py, lammps_memory.py with model_stable (1, 8, 64 chains of 12T; 1 and 2 ranks)
+# Env: WORKERS (2; DFT processes), MAX_RINGS (3), and those of the scripts (REPLICAS, PRODUCTION, ...).
+set -euo pipefail
+cd "$(dirname "$0")"
+P=examples/polythiophene
+MAX=${MAX_RINGS:-3}
+export WORKERS=${WORKERS:-2}
+step() { echo "[reproduce] $(date -u +%FT%TZ) $*"; }
+
+step "1 data";              bash make_data.sh
+step "2 models";            LEARNING_CURVE=0 bash make_model.sh
+CKPT=$P/model_stable/model.ckpt
+status=0  # an unstable trajectory is reported (exit status 1 at the end), the other steps still run
+step "3 MD 8T 10T, learning curve"
+(cd ../.. && CKPT=$CKPT REF=${MAX}T LENGTHS="8 10" PARALLEL=1 bash $P/run_md.sh) & md=$!
+bash make_model.sh
+wait $md || status=1
+step "4 held-out points";   THREADS=$WORKERS bash make_extrapolation.sh && bash make_model.sh
+step "5 DFT harmonic";      MAX_RINGS=$MAX bash make_harmonic.sh
+step "6 MD 12T + IR";       (cd ../.. && CKPT=$CKPT REF=${MAX}T LENGTHS=12 bash $P/run_md.sh) || status=1
+cd ../..
+if [ ! benchmarks/lammps_memory.md -nt $CKPT ]; then  # measured once per model
+  step "7 LAMMPS speed";    .venv/bin/python benchmarks/lammps_speed.py benchmarks/lammps_speed_thiophene.md \
+                              --systems thiophene --checkpoint $CKPT
+  .venv/bin/python benchmarks/lammps_memory.py benchmarks/lammps_memory.md --checkpoint $CKPT
+fi
+step "finished (status $status): benchmarks/polythiophene.md, $P/md/*/stability.json, $P/ir/, benchmarks/lammps_*.md"
+exit $status
