@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole polythiophene validation (issue 7) in order; every step is resumable, so after a kill (or the end of
 # a machine session) the same command continues where it stopped. From the repository root:
-#   (nohup nice -n 10 bash examples/polythiophene/reproduce.sh > runs/polythiophene.log 2>&1 &)
+#   mkdir -p runs; (nohup nice -n 10 bash examples/polythiophene/reproduce.sh > runs/polythiophene.log 2>&1 &)
 # Steps (each script's header has the details):
 #   1. make_data.sh            DFT training data 1T..6T (round a) and the train-only frames
 #   2. make_model.sh           refits, accuracy run (densnet vs MACE), model/, model_stable/
