@@ -51,12 +51,9 @@ mkdir -p $P/model
 for f in model.ckpt last.ckpt log.csv; do
   cmp -s $RUN/$f $P/model/$f || cp $RUN/$f $P/model/$f
 done
-if [ ! $P/model/test_metrics.json -nt $P/model/model.ckpt ]; then
-  $BIN/densnet-export $P/model/model.ckpt -o $P/model/model.pt
-  # shellcheck disable=SC2046
-  $BIN/densnet evaluate $P/model/model.ckpt $(yaml_data $P/model.yaml | sed "s|^|$P/|") --split test \
-    --json $P/model/test_metrics.json
-fi
+# test-split metrics: the accuracy run's `densnet evaluate MODEL DATA... --split test --json` of this model
+cmp -s $RUN/../densnet_test.json $P/model/test_metrics.json || cp $RUN/../densnet_test.json $P/model/test_metrics.json
+[ $P/model/model.pt -nt $P/model/model.ckpt ] || $BIN/densnet-export $P/model/model.ckpt -o $P/model/model.pt
 
 cd $P
 RESUME=()  # continue (or find finished) a fine-tune of this model/; start afresh after a new model/
