@@ -413,7 +413,7 @@ def densnet_settings(args: argparse.Namespace, epochs: tuple[int, int], config: 
     """densnet training settings: ``config`` (default ``--densnet-config``; model, stages, ...; none: densnet's
     defaults) with the budget's density/energy epochs, ``--threads``, ``--seed`` and ``--max-train-frames``
     imposed. A variant's ``config`` (given here) with ``train_fraction`` f < 1 (a learning-curve point) gets
-    the budget's epochs / f: the same number of optimiser steps as the main model, so that the smaller set is
+    the budget's epochs / f: about the same number of optimiser steps as the main model, so that the smaller set is
     not also trained less."""
     variant = config is not None
     config = config or args.densnet_config
