@@ -23,10 +23,11 @@ run and with one stated budget:
    (D per component; MACE predicts none), the CPU time of each training, command, date, machine and load; and,
    when the test split holds more than one chemical formula or ``--heldout`` is given, a per-composition table:
    one row per (set, formula), set = ``test`` or a held-out NAME, ordered by number of atoms, with the energy
-   MAE (meV/atom) and force MAE of both models, densnet's dipole MAE and eps_rho (with the fitting floor).
-   densnet's per-formula numbers are computed in this process with ``densnet.evaluate.evaluate`` (the code of
-   ``densnet evaluate``; a set of one formula reuses its whole-set result), MACE's by grouping its predictions
-   by ``Atoms.get_chemical_formula()``.
+   MAE (meV/atom) and force MAE of both models and of every ``--densnet-variant`` (e.g. a learning-curve point
+   per chain length), densnet's dipole MAE and eps_rho (with the fitting floor). densnet's per-formula numbers
+   are computed in this process with ``densnet.evaluate.evaluate`` (the code of ``densnet evaluate``; a set of
+   one formula reuses its whole-set result), MACE's by grouping its predictions by
+   ``Atoms.get_chemical_formula()``.
 
 Budget (``--budget``): ``smoke`` (minutes: proves the pipeline) or ``full`` (hours: the real run); both set
 the epochs of each model, overridable with ``--densnet-epochs DENSITY,ENERGY`` and ``--mace-epochs N``.
@@ -704,7 +705,8 @@ def eval_sets(work: Path, data: list[Path], heldout: dict[str, dict], state: Ste
 def densnet_side(work: Path, sets: list[dict], epochs: tuple[int, int], args: argparse.Namespace,
                  state: StepState) -> tuple[Path, dict, dict]:
     """Train densnet, evaluate it on every set: (model file, {set name: metrics}, {variant: (model file,
-    {set name: metrics})}); the variants (``--densnet-variant``) are trained after it, one after the other."""
+    {set name: metrics}, {set name: dataset files})}); the variants (``--densnet-variant``) are trained after it,
+    one after the other."""
     model = train_densnet(work, sets[0]["paths"], epochs, args, state)
     dens = {es["name"]: evaluate_densnet(model, es["paths"], es["split"], es["densnet_json"], args, state,
                                          es["densnet_key"]) for es in sets}
@@ -716,7 +718,7 @@ def densnet_side(work: Path, sets: list[dict], epochs: tuple[int, int], args: ar
         vmodel = train_densnet(work, paths["test"], epochs, args, state, v, config)
         variants[name] = (vmodel, {es["name"]: evaluate_densnet(
             vmodel, paths[es["name"]], es["split"], es["densnet_json"].with_name(f"{v}_{es['densnet_json'].name}"),
-            args, state, f"{es['densnet_key']}_{v}") for es in sets})
+            args, state, f"{es['densnet_key']}_{v}") for es in sets}, paths)
     return model, dens, variants
 
 
@@ -771,14 +773,21 @@ def run_both(first, second, parallel: bool) -> tuple:
         return tuple(f.result() for f in futures)
 
 
-def composition(sets: list[dict], dens: dict, preds: dict, model: Path, args: argparse.Namespace) -> list[dict]:
-    """One row per (set, chemical formula), ordered by number of atoms (then test split first)."""
+def composition(sets: list[dict], dens: dict, preds: dict, model: Path, variants: dict,
+                args: argparse.Namespace) -> list[dict]:
+    """One row per (set, chemical formula), ordered by number of atoms (then test split first); each row has
+    densnet's, MACE's and every variant's metrics (``variants``: as returned by ``densnet_side``)."""
     rows = []
     for k, es in enumerate(sets):
         d = densnet_by_formula(model, es, dens[es["name"]], args)
         m = mace_by_formula(*preds[es["name"]])
+        v = {name: densnet_by_formula(vmodel, {**es, "paths": paths[es["name"]], "groups_json": es["groups_json"]
+                                               .with_name(f"densnet-{name}_{es['groups_json'].name}")},
+                                      vdens[es["name"]], args)
+             for name, (vmodel, vdens, paths) in variants.items()}
         rows += [{"set": es["name"], "formula": f, "atoms": c["atoms"], "frames": c["frames"], "order": k,
-                  "densnet": d[f], "mace": m[f]} for f, c in es["formulas"].items()]
+                  "densnet": d[f], "mace": m[f], "variants": {name: g[f] for name, g in v.items()}}
+                 for f, c in es["formulas"].items()]
     return sorted(rows, key=lambda r: (r["atoms"], r["order"]))
 
 
@@ -796,7 +805,7 @@ def run_dataset(name: str, srcs: list[Path], heldout_specs: list[tuple[str, list
     (model, dens, variants), (mace_model, preds) = run_both(
         lambda: densnet_side(work, sets, d_epochs, args, state),
         lambda: mace_side(work, sets, m_epochs, args, state), args.parallel)
-    rows = composition(sets, dens, preds, model, args) if len(sets[0]["formulas"]) > 1 or heldout else []
+    rows = composition(sets, dens, preds, model, variants, args) if len(sets[0]["formulas"]) > 1 or heldout else []
     with state.lock:
         if "finished" not in state.data:
             state.data["load_end"] = os.getloadavg()[0]
@@ -809,7 +818,7 @@ def run_dataset(name: str, srcs: list[Path], heldout_specs: list[tuple[str, list
             "composition": rows, "mace_model": mace_model.name, "densnet_params": densnet_parameters(model),
             "mace_params": mace_parameters(args, mace_model),
             "variants": {name: {"test": d["test"], "params": densnet_parameters(m),
-                                "settings": state.data["variants"][name]} for name, (m, d) in variants.items()}}
+                                "settings": state.data["variants"][name]} for name, (m, d, _) in variants.items()}}
 
 
 def check_variants(state: StepState, args: argparse.Namespace, epochs: tuple[int, int]) -> None:
@@ -883,16 +892,22 @@ def _rho(m: dict) -> str:
 
 
 def composition_table(rows: list[dict]) -> str:
-    """Markdown table: one row per (set, chemical formula), ordered by number of atoms."""
-    lines = ["| set | formula | atoms | frames | energy MAE densnet (meV/atom) | energy MAE MACE (meV/atom) | "
-             "force MAE densnet (eV/A) | force MAE MACE (eV/A) | dipole MAE densnet (D) | "
-             "eps_rho densnet (%) (fitting floor) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    """Markdown table: one row per (set, chemical formula), ordered by number of atoms; the variants'
+    (``--densnet-variant``) energy and force MAE after MACE's."""
+    names = list(rows[0].get("variants", {})) if rows else []
+    head = ("| set | formula | atoms | frames | energy MAE densnet (meV/atom) | energy MAE MACE (meV/atom) | "
+            "force MAE densnet (eV/A) | force MAE MACE (eV/A) | "
+            + "".join(f"energy MAE densnet {n} (meV/atom) | force MAE densnet {n} (eV/A) | " for n in names)
+            + "dipole MAE densnet (D) | eps_rho densnet (%) (fitting floor) |")
+    lines = [head, "|" + "---|" * (10 + 2 * len(names))]
     for r in rows:
         d, m = r["densnet"], r["mace"]
+        var = "".join(f"{_f(_mae(v, 'energy_per_atom_ev', 1e3), '.2f')} | {_f(_mae(v, 'forces_ev_per_a'), '.4f')} | "
+                      for v in (r["variants"][n] for n in names))
         lines.append(
             f"| {r['set']} | {r['formula']} | {r['atoms']} | {r['frames']} | "
             f"{_f(_mae(d, 'energy_per_atom_ev', 1e3), '.2f')} | {_f(_mae(m, 'energy_per_atom_ev', 1e3), '.2f')} | "
-            f"{_f(_mae(d, 'forces_ev_per_a'), '.4f')} | {_f(_mae(m, 'forces_ev_per_a'), '.4f')} | "
+            f"{_f(_mae(d, 'forces_ev_per_a'), '.4f')} | {_f(_mae(m, 'forces_ev_per_a'), '.4f')} | {var}"
             f"{_f(_mae(d, 'dipole_debye'), '.4f')} | {_rho(d)} |")
     return "\n".join(lines)
 
