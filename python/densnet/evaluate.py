@@ -20,7 +20,8 @@ DEBYE_PER_EA = 1.0 / 0.20819434  # 1 e*A = 4.8032 D
 
 
 def density_errors(frame, density_basis: dict, orbital_basis: dict, flat_ml: np.ndarray,
-                   sad_flat: np.ndarray, grid_level: int = 3) -> dict[str, float]:
+                   sad_flat: np.ndarray, grid_level: int = 3,
+                   max_block_values: int = 2**25) -> dict[str, float]:
     """eps_rho (%) of the model, the fitted targets (floor) and SAD against the exact KS density."""
     from pyscf import dft
 
@@ -32,18 +33,21 @@ def density_errors(frame, density_basis: dict, orbital_basis: dict, flat_ml: np.
     grids.level = grid_level
     grids.build()
     ni = dft.numint.NumInt()
-    rho_dft = ni.eval_rho(mol, ni.eval_ao(mol, grids.coords), frame.dm)
     aux = density_mol(frame.numbers, frame.positions, density_basis)
-    phi = aux.eval_gto("GTOval_sph", grids.coords)
-    n_el = float(np.sum(frame.numbers))
-
-    def eps(c):
-        return 100.0 * float(np.abs(phi @ c - rho_dft) @ grids.weights) / n_el
-
-    out = {"eps_rho_model": eps(flat_ml), "eps_rho_sad": eps(sad_flat)}
+    coeffs = {"eps_rho_model": flat_ml, "eps_rho_sad": sad_flat}
     if frame.coeffs is not None:
-        out["eps_rho_fit_floor"] = eps(frame.coeffs)
-    return out
+        coeffs["eps_rho_fit_floor"] = frame.coeffs
+    abs_err = dict.fromkeys(coeffs, 0.0)
+    # grid blocks of at most ~max_block_values basis values (the whole grid of a 6T is tens of GB)
+    block = max(256, max_block_values // max(mol.nao, aux.nao))
+    for s in range(0, len(grids.weights), block):
+        pts, w = grids.coords[s : s + block], grids.weights[s : s + block]
+        rho_dft = ni.eval_rho(mol, ni.eval_ao(mol, pts), frame.dm)
+        phi = aux.eval_gto("GTOval_sph", pts)
+        for k, c in coeffs.items():
+            abs_err[k] += float(np.abs(phi @ c - rho_dft) @ w)
+    n_el = float(np.sum(frame.numbers))
+    return {k: 100.0 * v / n_el for k, v in abs_err.items()}
 
 
 def _stats(err: list[np.ndarray]) -> dict[str, float]:

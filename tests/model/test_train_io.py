@@ -296,3 +296,20 @@ def test_data_weights_scale_the_energy_and_force_loss(h2o_data, tmp_path):
     assert moved(t0) < 1e-6 < 1e-5 < moved(t1)  # (float32 EMA round-off only, against a real update)
     with pytest.raises(DensnetError, match="data_weights"):
         trainer("bad", [1.0, 1.0])
+
+
+def test_eps_rho_is_independent_of_the_grid_block(h2o_data):
+    """density_errors sums over grid blocks (memory bound for long chains): any block size gives the same eps_rho."""
+    from densnet.dataset import load
+    from densnet.evaluate import density_errors
+
+    ds = load(h2o_data)
+    fr = ds.frames[0]
+    rng = np.random.default_rng(0)
+    c = fr.coeffs + 0.01 * rng.standard_normal(fr.coeffs.shape)
+    whole = density_errors(fr, ds.density_basis, ds.orbital_basis, c, 0.9 * fr.coeffs, max_block_values=2**40)
+    blocked = density_errors(fr, ds.density_basis, ds.orbital_basis, c, 0.9 * fr.coeffs, max_block_values=5000)
+    assert set(whole) == {"eps_rho_model", "eps_rho_sad", "eps_rho_fit_floor"}
+    for k in whole:
+        assert blocked[k] == pytest.approx(whole[k], rel=1e-10)
+    assert whole["eps_rho_fit_floor"] < whole["eps_rho_model"]
