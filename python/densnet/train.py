@@ -68,6 +68,10 @@ CONFIG_SCHEMA = {
                            "for 0.5, so every data file and trajectory keeps its share; learning curves); "
                            "applied before max_train_frames"},
         "density_loss": {"enum": ["coulomb", "l1", "both"]},
+        "refit_energy_shift": {"type": "boolean", "description": "after the last stage, refit the per-element "
+                               "energy shifts to the training energies by weighted least squares (per-atom "
+                               "residuals, float64; forces unchanged): removes the per-atom energy offset that a "
+                               "force-dominated loss leaves"},
         "grid_points": {"type": "integer", "minimum": 100},
         "model": {"type": "object", "additionalProperties": False, "description": "architecture (DEFAULT_MODEL)",
                   "properties": {k: {"enum": list(ENERGY_INPUTS)} if k == "energy_input"
@@ -85,7 +89,7 @@ CONFIG_SCHEMA = {
 DEFAULTS: dict = {
     "output": "run", "seed": 0, "batch_size": 4, "dtype": "float32", "threads": 2, "ema_decay": 0.99,
     "clip_grad": 10.0, "lr_factor": 0.5, "lr_patience": 10, "model": {}, "density_loss": "l1",
-    "grid_points": 3000,
+    "grid_points": 3000, "refit_energy_shift": True,
     "stages": {
         "density": {"epochs": 100, "lr": 5e-3, "density_weight": 1.0, "dipole_weight": 0.0, "patience": 40},
         "energy": {"epochs": 200, "lr": 5e-3, "energy_weight": 1.0, "force_weight": 10.0, "dipole_weight": 0.0,
@@ -529,6 +533,44 @@ def warm_start(model, path: str | Path, networks: tuple[str, ...] = ("density", 
             + (f"; freshly initialised in: {', '.join(fresh)}" if fresh else ""))
 
 
+def energy_residuals(model, samples: list[Sample], batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(E_ref - E_model [S] eV, element counts [S, T]) of the samples with energies, evaluated in float64."""
+    from .model.network import compute_properties
+
+    m64 = copy.deepcopy(model).to(torch.float64).eval()
+    with_e = [s for s in samples if s.energy is not None]
+    res, counts = [], []
+    for i in range(0, len(with_e), batch_size):
+        b = collate(with_e[i : i + batch_size])
+        with torch.no_grad():
+            out = compute_properties(m64, b[K.POSITIONS].double(), b[K.TYPES], b[K.EDGE_INDEX],
+                                     b[K.EDGE_SHIFT].double(), b[K.BATCH], b[K.NUM_GRAPHS], forces=False)
+        res.append(np.array([s.energy for s in b["samples"]]) - out[K.ENERGY].numpy())
+        counts += [np.bincount(s.types.numpy(), minlength=len(model.energy_shift)) for s in b["samples"]]
+    return np.concatenate(res) if res else np.zeros(0), np.array(counts, dtype=float)
+
+
+def refit_energy_shift(model, train: list[Sample], val: list[Sample], batch_size: int) -> dict:
+    """Add to model.energy_shift [T] the least-squares per-element correction of the training energies.
+
+    Minimises sum_i w_i ((E_ref,i - E_i - n_i . delta) / N_i)^2 (the per-atom energy loss, frame weights w_i);
+    minimum-norm delta where compositions do not fix it (e.g. C4n H2n+2 Sn chains). Forces are unchanged.
+    Returns the correction (eV/atom per element) and the validation energy MAE per atom before and after.
+    """
+    r, a = energy_residuals(model, train, batch_size)
+    if not len(r):
+        return {}
+    w = np.sqrt(np.array([s.weight for s in train if s.energy is not None])) / a.sum(1)
+    delta, *_ = np.linalg.lstsq(a * w[:, None], r * w, rcond=None)
+    rv, av = energy_residuals(model, val, batch_size)
+    before = float(np.mean(np.abs(rv) / av.sum(1))) if len(rv) else float("nan")
+    with torch.no_grad():
+        model.energy_shift += torch.as_tensor(delta, dtype=model.energy_shift.dtype)
+    after = float(np.mean(np.abs(rv - av @ delta) / av.sum(1))) if len(rv) else float("nan")
+    return {"delta_ev_per_atom": delta.tolist(), "val_e_mae_per_atom_before": before,
+            "val_e_mae_per_atom_after": after}
+
+
 class Trainer:
     """Runs the stages of ``cfg`` in ``cfg['output']``: last.ckpt (resume), model.ckpt (best), log.csv."""
 
@@ -574,6 +616,8 @@ class Trainer:
         self.nf = torch.tensor(self.tables.n_functions)
         self.gen = torch.Generator().manual_seed(int(cfg["seed"]))
         self.stage_idx, self.epoch, self.csv_rows = 0, 0, 0
+        self.best_record: dict = {}  # {"stage", "loss"} of the weights in model.ckpt
+        self.shift_refit: dict | None = None  # refit_energy_shift's report once done
         self._start_stage()
 
     # ---------------------------------------------------------------- stage set-up
@@ -698,14 +742,36 @@ class Trainer:
             self.epoch = 0
             self._start_stage()
             self.save_checkpoint()
+        if self.shift_refit is None and self._energy_trained():
+            self.shift_refit = {}
+            if self.cfg["refit_energy_shift"]:
+                self.shift_refit = refit_energy_shift(self.model, self.train_set, self.val_set,
+                                                      int(self.cfg["batch_size"]))
+                if progress and self.shift_refit:
+                    r = self.shift_refit
+                    d = ", ".join(f"{e} {1e3 * x:+.3g}" for e, x in zip(self.elements, r["delta_ev_per_atom"],
+                                                                        strict=True))
+                    print(f"energy shifts refitted ({d} meV/atom): val energy MAE "
+                          f"{1e3 * r['val_e_mae_per_atom_before']:.3g} -> "
+                          f"{1e3 * r['val_e_mae_per_atom_after']:.3g} meV/atom", flush=True)
+                self._save_best()
+            self.save_checkpoint()
         return self.out / "model.ckpt"
+
+    def _energy_trained(self) -> bool:
+        st = self.cfg["stages"]
+        return any(st[s]["epochs"] > 0 and (st[s].get("energy_weight", 0) > 0 or st[s].get("force_weight", 0) > 0)
+                   for s in ("energy", "joint"))
 
     # ---------------------------------------------------------------- checkpoints
     def _save_best(self) -> None:
         from . import io_model
 
+        if self.stage is not None:
+            self.best_record = {"stage": self.stage, "loss": self.best_val}
         io_model.save(self.out / "model.ckpt", self.model, {"train_config": json.dumps(self.cfg),
-                                                           "best_val": {"stage": self.stage, "loss": self.best_val},
+                                                           "best_val": self.best_record,
+                                                           "energy_shift_refit": self.shift_refit or {},
                                                            **self.provenance})
 
     def save_checkpoint(self) -> None:
@@ -718,6 +784,7 @@ class Trainer:
         io_model.save(self.out / "last.ckpt", self.model, {
             "train_config": json.dumps(self.cfg), "stage_idx": self.stage_idx, "epoch": self.epoch,
             "best_val": self.best_val, "bad_epochs": self.bad_epochs, "csv_rows": self.csv_rows,
+            "best_record": self.best_record, "shift_refit": self.shift_refit,
             "generator": self.gen.get_state(), "torch_rng": torch.get_rng_state(), "stage_state": st,
             **self.provenance})
 
@@ -739,6 +806,8 @@ class Trainer:
             self.ema.load_state_dict(st["ema"])
             self.best_state = st["best_state"]
         self.csv_rows = int(d["csv_rows"])
+        self.best_record = d.get("best_record", {})
+        self.shift_refit = d.get("shift_refit")
         log = self.out / "log.csv"
         if log.exists():
             lines = log.read_text().splitlines(keepends=True)[: self.csv_rows + 1]

@@ -313,3 +313,40 @@ def test_eps_rho_is_independent_of_the_grid_block(h2o_data):
     for k in whole:
         assert blocked[k] == pytest.approx(whole[k], rel=1e-10)
     assert whole["eps_rho_fit_floor"] < whole["eps_rho_model"]
+
+
+def test_energy_shift_refit_removes_the_mean_offset_and_keeps_forces(h2o_data, tmp_path):
+    """After the last stage the per-element shifts are refitted: zero mean per-atom training residual (one
+    composition), the same forces and energy differences as without the refit, recorded in model.ckpt."""
+    from densnet.dataset import load
+    from densnet.train import Trainer, energy_residuals, load_config
+
+    models = {}
+    for refit in (False, True):
+        cfg = _cfg(h2o_data, tmp_path / str(refit))
+        cfg["refit_energy_shift"] = refit
+        cfg["dtype"] = "float64"  # exact shifts (float32 training rounds a ~2000 eV O shift to ~1e-4 eV)
+        tr = Trainer(load_config(cfg))
+        tr.run(progress=False)
+        models[refit] = io_model.load(tmp_path / str(refit) / "model.ckpt")
+        if refit:
+            r, a = energy_residuals(tr.model, tr.train_set, 2)
+            assert abs(np.mean(r / a.sum(1))) < 1e-9
+            assert io_model.read(tmp_path / "True" / "model.ckpt")["energy_shift_refit"]["delta_ev_per_atom"]
+        else:
+            r0, _ = energy_residuals(tr.model, tr.train_set, 2)
+    assert np.mean(np.abs(r0)) > 10 * np.mean(np.abs(r))  # the offset was there to remove
+    ds = load(h2o_data)
+    e, f = {}, {}
+    for refit, model in models.items():
+        calc = DenSNetCalculator(model)
+        e[refit], f[refit] = [], []
+        for fr in ds.frames[:3]:
+            atoms = molecule("H2O")
+            atoms.positions = fr.positions
+            atoms.calc = calc
+            e[refit].append(atoms.get_potential_energy())
+            f[refit].append(atoms.get_forces())
+    np.testing.assert_allclose(f[True], f[False], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(np.diff(e[True]), np.diff(e[False]), rtol=0, atol=1e-8)
+    assert abs(e[True][0] - e[False][0]) > 1e-6

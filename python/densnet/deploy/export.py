@@ -189,6 +189,8 @@ def describe(path: str | Path) -> tuple[str, list[tuple[str, str]]]:
     ]
     if "best_val" in data:
         rows.append(("best_val", json.dumps(data["best_val"])))
+    if data.get("energy_shift_refit"):
+        rows.append(("energy_shift_refit", json.dumps(data["energy_shift_refit"])))
     return f"densnet model checkpoint {path}", rows
 
 
