@@ -806,7 +806,9 @@ class Trainer:
             self.ema.load_state_dict(st["ema"])
             self.best_state = st["best_state"]
         self.csv_rows = int(d["csv_rows"])
-        self.best_record = d.get("best_record", {})
+        self.best_record = d.get("best_record") or {}
+        if not self.best_record and (self.out / "model.ckpt").is_file():  # checkpoints written before best_record
+            self.best_record = io_model.read(self.out / "model.ckpt").get("best_val") or {}
         self.shift_refit = d.get("shift_refit")
         log = self.out / "log.csv"
         if log.exists():
