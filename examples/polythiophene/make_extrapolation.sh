@@ -21,7 +21,7 @@ for n in 8 10 12; do
   fi
 done
 if [ -n "${SAMPLE_ONLY:-}" ]; then exit 0; fi
-for n in 8 10 12; do
+for n in 12 8 10; do  # 12T first: the acceptance test
   $D label data/${n}T_extrap_frames.extxyz -o data/${n}T_extrap.h5 --chunk-size 1 --workers 1 \
     --threads "${THREADS:-1}" --summary-json data/${n}T_extrap_label_summary.json -q
 done
