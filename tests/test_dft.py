@@ -147,3 +147,16 @@ def test_even_tempered_basis_names():
     for bad in ("even-tempered-x", "even-tempered-0.9"):
         with pytest.raises(ValueError, match="even-tempered-BETA|BETA must be"):
             resolve_basis(bad, ["O"])
+
+
+def test_stalled_diis_is_finished_by_newton_at_the_same_energy():
+    """DIIS stopped after 3 cycles is continued by second-order SCF (attempt 2) to the plain DIIS solution."""
+    from densnet.dft import run_scf
+
+    atoms = molecule("H2O")
+    mol = make_mol(atoms.numbers, atoms.positions, LevelOfTheory().basis)
+    ref, attempt_ref = run_scf(mol, LevelOfTheory())
+    mf, attempt = run_scf(mol, LevelOfTheory(max_cycle=3))
+    assert (attempt_ref, attempt) == (0, 2) and ref.cycles > 3
+    assert abs(mf.e_tot - ref.e_tot) < 1e-8
+    np.testing.assert_allclose(mf.make_rdm1(), ref.make_rdm1(), atol=1e-5)

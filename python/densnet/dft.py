@@ -38,7 +38,7 @@ class LevelOfTheory:
     grid_level: int = 3
     conv_tol: float = 1e-10
     charge: int = 0
-    max_cycle: int = 100  # SCF cycles per attempt (the damped retry gets 3x, Newton 1x)
+    max_cycle: int = 100  # SCF cycles per attempt (Newton: macro-iterations; the damped retry gets 3x)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -67,9 +67,12 @@ def _rks(mol, lot: LevelOfTheory):
 
 
 def run_scf(mol, lot: LevelOfTheory, dm0: np.ndarray | None = None):
-    """Converged RKS object; retries with damping + level shift, then second-order SCF.
+    """Converged RKS object: plain DIIS, then Newton from where DIIS stopped, then damped level-shifted DIIS.
 
-    Returns ``(mf, attempt)`` where attempt 0 is the plain DIIS run. Raises :class:`SCFNotConverged`.
+    A DIIS run that stalls (small gaps: long conjugated chains) usually ends near the solution, where second-order
+    SCF converges in a few macro-iterations; the damped restart from scratch (3x the cycles) comes last.
+    Returns ``(mf, attempt)``, attempt = the method that converged: 0 plain DIIS, 1 damped, 2 Newton.
+    Raises :class:`SCFNotConverged`.
     """
     mf = _rks(mol, lot)
     if dm0 is not None and dm0.shape != (mol.nao, mol.nao):
@@ -77,7 +80,11 @@ def run_scf(mol, lot: LevelOfTheory, dm0: np.ndarray | None = None):
     mf.kernel(dm0=dm0)
     if mf.converged:
         return mf, 0
-    dm_last = mf.make_rdm1()
+    newton = _rks(mol, lot).newton()
+    newton.max_cycle = lot.max_cycle
+    newton.kernel(dm0=mf.make_rdm1())
+    if newton.converged:
+        return newton, 2
     mf = _rks(mol, lot)
     mf.level_shift = 0.3
     mf.damp = 0.5
@@ -90,12 +97,7 @@ def run_scf(mol, lot: LevelOfTheory, dm0: np.ndarray | None = None):
         mf2.kernel(dm0=mf.make_rdm1())
         if mf2.converged:
             return mf2, 1
-    mf = _rks(mol, lot).newton()
-    mf.max_cycle = lot.max_cycle
-    mf.kernel(dm0=dm_last)
-    if mf.converged:
-        return mf, 2
-    raise SCFNotConverged(f"SCF not converged after DIIS, damped level-shifted DIIS and Newton (last E={mf.e_tot})")
+    raise SCFNotConverged(f"SCF not converged after DIIS, Newton and damped level-shifted DIIS (last E={mf.e_tot})")
 
 
 def density_fit_coefficients(mol, auxmol, dm: np.ndarray, constrain: bool = True,

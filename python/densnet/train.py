@@ -704,7 +704,7 @@ class Trainer:
                   "batch instead of stored (slower density stage, same numbers)", flush=True)
         if self.csv_rows == 0 or not log.exists():
             with log.open("w", newline="") as fh:
-                csv.writer(fh).writerow(LOG_FIELDS)
+                csv.writer(fh, lineterminator="\n").writerow(LOG_FIELDS)
         while self.stage is not None:
             stage = self.stage
             sc = self.cfg["stages"][stage]
@@ -731,7 +731,7 @@ class Trainer:
                     val.get(k, "") for k in ("rho_coulomb", "rho_l1_percent", "e_mae_per_atom", "f_mae", "mu_mae")] + [
                     round(time.perf_counter() - t0, 3)]
                 with log.open("a", newline="") as fh:
-                    csv.writer(fh).writerow(row)
+                    csv.writer(fh, lineterminator="\n").writerow(row)
                 self.csv_rows += 1
                 self.save_checkpoint()
                 bar.update(1)
@@ -812,8 +812,8 @@ class Trainer:
         self.shift_refit = d.get("shift_refit")
         log = self.out / "log.csv"
         if log.exists():
-            lines = log.read_text().splitlines(keepends=True)[: self.csv_rows + 1]
-            log.write_text("".join(lines))
+            lines = log.read_bytes().splitlines()[: self.csv_rows + 1]  # any line ending (older logs: CRLF)
+            log.write_bytes(b"".join(line + b"\n" for line in lines))
 
 
 def train(config, resume: bool = False, progress: bool = True) -> Path:

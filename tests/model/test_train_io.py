@@ -47,6 +47,8 @@ def test_resume_is_exact(h2o_data, tmp_path):
     again.run(progress=False)
     la = (tmp_path / "a" / "log.csv").read_text().splitlines()
     lb = (tmp_path / "b" / "log.csv").read_text().splitlines()
+    raw = (tmp_path / "b" / "log.csv").read_bytes()
+    assert b"\r" not in raw and raw.count(b"\n") == 5  # one line ending throughout, before and after the resume
     assert len(la) == len(lb) == 5
     strip = (lambda rows: [r.rsplit(",", 1)[0] for r in rows])  # noqa: E731  (drop wall time)
     assert strip(la) == strip(lb)
