@@ -5,12 +5,13 @@
 # Steps (each script's header has the details):
 #   1. make_data.sh            DFT training data 1T..6T (round a) and the train-only frames
 #   2. make_model.sh           refits, accuracy run (densnet vs MACE), model/, model_stable/
-#   3. make_extrapolation.sh   held-out DFT single points of 12T, 8T, 10T (the extrapolation test comes before
-#                              the MD: a model that fails it would be retrained, and its trajectories redone)
-#   4. run_md.sh LENGTHS="8 10" LAMMPS replicas of 8T and 10T with the stability check (one core), next to
-#      make_model.sh again (the other core): held-out sets evaluated, learning-curve point (half the frames)
-#   5. make_harmonic.sh        DFT harmonic IR references of 1T..MAX_RINGS (3)
-#   6. run_md.sh LENGTHS=12    12T replicas, IR from the dumped dipoles against the longest DFT reference
+#   3. make_extrapolation.sh   held-out DFT single points of 12T (one process) and 8T, 10T (the other); the
+#                              extrapolation test comes before the MD: a model that fails it would be retrained
+#   4. on one core: run_md.sh LENGTHS="8 10 12", LAMMPS replicas with the stability check (12T: the replicas only);
+#      on the other: make_model.sh again (held-out sets evaluated, learning-curve point: half the frames), then
+#      make_harmonic.sh (DFT harmonic IR references of 1T..MAX_RINGS, one PySCF process)
+#   5. make_harmonic.sh        what is left of the references, two processes
+#   6. run_md.sh LENGTHS=12    the 12T IR from the dumped dipoles against the longest DFT reference
 #   7. benchmarks/lammps_speed.py, lammps_memory.py with model_stable (1, 8, 64 chains of 12T; 1 and 2 ranks)
 # Env: WORKERS (2; DFT processes), MAX_RINGS (3), and those of the scripts (REPLICAS, PRODUCTION, ...).
 set -euo pipefail
@@ -22,15 +23,16 @@ step() { echo "[reproduce] $(date -u +%FT%TZ) $*"; }
 
 step "1 data";              bash make_data.sh
 step "2 models";            LEARNING_CURVE=0 bash make_model.sh
-step "3 held-out points";   THREADS=$WORKERS bash make_extrapolation.sh
+step "3 held-out points";   bash make_extrapolation.sh
 CKPT=$P/model_stable/model.ckpt
 status=0  # an unstable trajectory is reported (exit status 1 at the end), the other steps still run
-step "4 MD 8T 10T, held-out evaluation, learning curve"
-(cd ../.. && CKPT=$CKPT REF=${MAX}T LENGTHS="8 10" PARALLEL=1 bash $P/run_md.sh) & md=$!
+step "4 MD 8T 10T 12T | held-out evaluation, learning curve, DFT harmonic"
+(cd ../.. && CKPT=$CKPT REF=${MAX}T LENGTHS="8 10 12" PARALLEL=1 bash $P/run_md.sh) & md=$!
 bash make_model.sh
+MAX_RINGS=$MAX WORKERS=1 bash make_harmonic.sh
 wait $md || status=1
 step "5 DFT harmonic";      MAX_RINGS=$MAX bash make_harmonic.sh
-step "6 MD 12T + IR";       (cd ../.. && CKPT=$CKPT REF=${MAX}T LENGTHS=12 bash $P/run_md.sh) || status=1
+step "6 12T IR";            (cd ../.. && CKPT=$CKPT REF=${MAX}T LENGTHS=12 bash $P/run_md.sh) || status=1
 cd ../..
 if [ ! benchmarks/lammps_memory.md -nt $CKPT ]; then  # measured once per model
   step "7 LAMMPS speed";    .venv/bin/python benchmarks/lammps_speed.py benchmarks/lammps_speed_thiophene.md \

@@ -4,7 +4,8 @@
 #            opening, no close contact, energy drift): examples/polythiophene/md/nT/stability.json
 #   12T:     the same through ../ir_validation.sh -> IR spectrum from the dumped dipoles, peak table against the DFT
 #            harmonic reference of the longest computed oligomer (data/harmonic/${REF}_dft_*, make_harmonic.sh)
-#            and densnet's own harmonic spectrum of 12T: examples/polythiophene/ir/
+#            and densnet's own harmonic spectrum of 12T: examples/polythiophene/ir/ (before that reference exists,
+#            only the replicas run, into ir/md/; re-run after make_harmonic.sh for the spectrum and the table)
 # Exit status 1 if a stability check failed (every length still runs). Resumable: re-run the same command
 # (finished replicas are skipped, unfinished ones continue from restarts).
 #   CKPT=examples/polythiophene/model_stable/model.ckpt REF=3T bash examples/polythiophene/run_md.sh
@@ -22,6 +23,14 @@ $BIN/densnet-export "$CKPT" -o "$P/md/model.pt"
 ELEMENTS=$($BIN/python -c "from densnet.deploy.metadata import read_metadata; \
 print(' '.join(read_metadata('$P/md/model.pt').elements))")
 for n in ${LENGTHS:-8 10 12}; do
+  if [ "$n" = 12 ] && [ ! -f "$P/data/harmonic/${REF}_dft_sticks.csv" ]; then  # the replicas of ir_validation.sh
+    mkdir -p "$P/ir"
+    $BIN/densnet-export "$CKPT" -o "$P/ir/model.pt"
+    $BIN/densnet lammps md "$P/ir/model.pt" "$P/12T.xyz" -o "$P/ir/md" --replicas "$R" --parallel "$PAR" \
+      --temperature 300 --equilibrate "$EQ" --production "$PROD" --plugin "$($BIN/densnet lammps build)"
+    echo "12T replicas finished; the IR comparison waits for $P/data/harmonic/${REF}_dft_sticks.csv"
+    continue
+  fi
   if [ "$n" = 12 ]; then
     CKPT=$CKPT START=$P/12T.xyz OUT=$P/ir REPLICAS=$R PRODUCTION=$PROD EQUILIBRATE=$EQ PARALLEL=$PAR \
       REFS="$P/data/harmonic/${REF}_dft_opt.xyz:$P/data/harmonic/${REF}_dft_sticks.csv:1" \
