@@ -3,10 +3,11 @@
 # GFN2-xTB Langevin MD at 300 K from the relaxed all-anti chains (FRAMES independent trajectories per length,
 # one frame each after 1 ps of equilibration), labelled at the reference level. One dataset per length:
 # data/nT_extrap.h5 (evaluate with `densnet evaluate MODEL data/12T_extrap.h5 --split all`; the train/val/test
-# labels inside these files mean nothing, the whole file is held out). Cost on 2 cores (DESIGN.md): a 12T single
-# point took 15-27 min with 2 threads (data/12T_extrap.h5: 17 and 30 SCF cycles). WORKERS=2 labels 12T in one
-# process and 8T then 10T in another (THREADS each, default 1: two 1-thread processes use 2 cores better than one
-# 2-thread process). Resumable: re-run the same command to continue.
+# labels inside these files mean nothing, the whole file is held out). WORKERS=2 labels 12T in one process and 8T
+# then 10T in another (THREADS threads each, default 1). Measured here (`seconds`, `n_scf_cycles` of each chunk;
+# means: `densnet info data/nT_extrap.h5`): 12T 930 and 1642 s (17 and 30 SCF cycles) with 2 threads and no other
+# labelling process, 2263 s (16 cycles) with 1 thread next to the 8T process; 8T 1318 s (16 cycles) with 1 thread.
+# Resumable: re-run the same command to continue.
 #   FRAMES=3 WORKERS=2 bash examples/polythiophene/make_extrapolation.sh
 #   SAMPLE_ONLY=1 bash examples/polythiophene/make_extrapolation.sh     # sample the frames, do not label
 set -euo pipefail
