@@ -6,7 +6,8 @@
 #      split and the held-out 8T/10T/12T sets that are labelled -> benchmarks/polythiophene.md (+ .json,
 #      _curves.png); work directory benchmarks/accuracy_work/polythiophene/
 #   3. model/: that run's densnet model (best validation weights), exported (model.pt), test-split metrics
-#   4. model_stable/: model_stable.yaml's fine-tune of model/ (the MD model), exported
+#   4. model_stable/: model_stable.yaml's fine-tune of model/ (the MD model), exported, and its metrics on each
+#      held-out set (`densnet evaluate ... --split all`: model_stable/heldout_nT.json)
 #   5. the learning-curve point: the accuracy run again with densnet on half the training frames
 #      (model_half.yaml, `--densnet-variant half`; nothing else is retrained), report rewritten; LEARNING_CURVE=0
 #      stops before it (reproduce.sh runs it next to the first LAMMPS runs: it keeps only one core busy)
@@ -60,6 +61,12 @@ RESUME=()  # continue (or find finished) a fine-tune of this model/; start afres
 [ -f model_stable/last.ckpt ] && [ model_stable/last.ckpt -nt model/model.ckpt ] && RESUME=(--resume)
 $BIN/densnet train model_stable.yaml "${RESUME[@]}" -q
 $BIN/densnet-export model_stable/model.ckpt -o model_stable/model.pt
+for n in 8 10 12; do  # the MD model on the held-out sets too (the report above evaluates model/)
+  j=model_stable/heldout_${n}T.json
+  if [ -f data/${n}T_extrap_label_summary.json ] && [ ! "$j" -nt model_stable/model.ckpt ]; then
+    $BIN/densnet evaluate model_stable/model.ckpt data/${n}T_extrap_etb17.h5 --split all --json "$j" -q
+  fi
+done
 
 cd ../..
 [ "${LEARNING_CURVE:-1}" = 1 ] || exit 0
