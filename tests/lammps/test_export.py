@@ -60,14 +60,17 @@ def test_export_refuses_a_file_that_disagrees(densnet_model, tmp_path, monkeypat
 
 
 def test_info_prints_metadata_of_exported_model_and_checkpoint(densnet_model, toy_model, capsys):
+    def out() -> str:  # printed rows, with the column padding collapsed
+        return " ".join(capsys.readouterr().out.split())
+
     assert main(["info", str(densnet_model.path)]) == 0
-    text = capsys.readouterr().out
+    text = out()
     assert "densnet exported model" in text and "H, C, O" in text and "receptive_field: 4" in text
-    assert "LAMMPS modes:    shift, ghost, halo" in text
+    assert "LAMMPS modes: shift, ghost, halo" in text and "checkpoint_sha256: " in text
     assert main(["info", str(toy_model.path)]) == 0  # a file without the halo-mode methods
-    assert "LAMMPS modes:    shift, ghost (no halo-mode methods" in capsys.readouterr().out
+    assert "LAMMPS modes: shift, ghost (no halo-mode methods" in out()
     assert main(["info", str(densnet_model.checkpoint)]) == 0
-    text = capsys.readouterr().out
+    text = out()
     assert "checkpoint" in text and "H, C, O" in text and "parameters:" in text
 
 
@@ -96,3 +99,28 @@ def test_torchscript_deprecation_is_not_silenced(tmp_path):
     with pytest.warns((DeprecationWarning, FutureWarning), match="torch.jit"):
         save_model(model, tmp_path / "toy.pt", model.metadata())
     assert isinstance(read_metadata(tmp_path / "toy.pt"), ModelMetadata)
+
+
+def test_re_exports_of_one_checkpoint_are_one_model(densnet_model, toy_model, tmp_path):
+    """densnet lammps md continues restart files only with the same model (``model_identity``): a second export of
+    the same checkpoint is that model even though TorchScript writes other bytes; another checkpoint, another dtype
+    or a file not exported from a checkpoint (toy model: its bytes) is not."""
+    import hashlib
+
+    from helpers import random_model
+
+    from densnet import io_model
+    from densnet.deploy.metadata import model_identity
+
+    again = tmp_path / "again.pt"
+    export_checkpoint(densnet_model.checkpoint, again, dtype="float64")
+    md = read_metadata(again)
+    assert md.checkpoint_sha256 == hashlib.sha256(densnet_model.checkpoint.read_bytes()).hexdigest()
+    assert model_identity(again) == model_identity(densnet_model.path)
+    other, _, _ = random_model(("H", "C", "O"), seed=1)
+    io_model.save(tmp_path / "other.ckpt", other)
+    export_checkpoint(tmp_path / "other.ckpt", tmp_path / "other.pt", dtype="float64")
+    export_checkpoint(densnet_model.checkpoint, tmp_path / "f32.pt", dtype="float32")
+    ids = {model_identity(p) for p in (densnet_model.path, tmp_path / "other.pt", tmp_path / "f32.pt")}
+    assert len(ids) == 3
+    assert model_identity(toy_model.path) == "file:" + hashlib.sha256(toy_model.path.read_bytes()).hexdigest()

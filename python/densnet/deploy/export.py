@@ -8,6 +8,7 @@ back and refuses (deletes) it unless the scripted model reproduces the eager mod
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import zipfile
@@ -126,6 +127,7 @@ def export_checkpoint(
         device=device,
         basis=basis,
         level_of_theory=level,
+        checkpoint_sha256=hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
     )
     eager = ContractModel(model).eval()
     output = Path(output)

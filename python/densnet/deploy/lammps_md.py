@@ -252,11 +252,13 @@ def output_cuts(work: Path, step: int, dt_fs: float, dump_every: int) -> tuple[i
 
 
 def settings_record(model: Path, work: Path, values: dict) -> dict:
-    """What a restart file must have been written with to be continued: the model and structure (SHA-256)
-    and the settings that change the trajectory or its files (not the production length, ranks or threads)."""
-    digest = {k: hashlib.sha256(p.read_bytes()).hexdigest() for k, p in
-              (("model_sha256", model), ("system_sha256", work / "system.data"))}
-    return {**digest, **values}
+    """What a restart file must have been written with to be continued: the model (``model_identity``: a
+    re-export of the same checkpoint is the same model), the structure (SHA-256) and the settings that change the
+    trajectory or its files (not the production length, ranks or threads)."""
+    from .metadata import model_identity
+
+    system = hashlib.sha256((work / "system.data").read_bytes()).hexdigest()
+    return {"model": model_identity(model), "system_sha256": system, **values}
 
 
 def plan_resume(work: Path, settings: dict, n_production: int, dt_fs: float, dump_every: int) -> Resume | None:

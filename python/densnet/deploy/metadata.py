@@ -7,6 +7,7 @@ module + metadata, :func:`read_metadata` reads only the metadata (no model deser
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -39,7 +40,8 @@ class ModelMetadata:
     """Contents of ``metadata.json``.
 
     elements: element symbols in model type order; cutoff: edge cutoff in Angstrom;
-    receptive_field: message-passing layers of all outputs together (ghost shell = this x cutoff).
+    receptive_field: message-passing layers of all outputs together (ghost shell = this x cutoff);
+    checkpoint_sha256: SHA-256 of the training checkpoint the file was exported from ("": not from a checkpoint).
     """
 
     elements: tuple[str, ...]
@@ -51,6 +53,7 @@ class ModelMetadata:
     densnet_version: str = field(default_factory=_densnet_version)
     basis: str = ""
     level_of_theory: str = ""
+    checkpoint_sha256: str = ""
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
@@ -156,6 +159,16 @@ def read_metadata(path: str | Path) -> ModelMetadata:
     except zipfile.BadZipFile:
         raise MetadataError(f"{path}: not a TorchScript file (not a zip archive)") from None
     return ModelMetadata.from_json(text, str(path))
+
+
+def model_identity(path: str | Path) -> str:
+    """What makes two model files the same model: the SHA-256 of the metadata when it names the source checkpoint
+    (two exports of one checkpoint by one densnet version are the same model, although TorchScript never writes the
+    same bytes twice), else the SHA-256 of the file."""
+    md = read_metadata(path)
+    if md.checkpoint_sha256:
+        return "metadata:" + hashlib.sha256(md.to_json().encode()).hexdigest()
+    return "file:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load_model(
