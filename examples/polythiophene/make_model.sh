@@ -60,7 +60,7 @@ cd $P
 RESUME=()  # continue (or find finished) a fine-tune of this model/; start afresh after a new model/
 [ -f model_stable/last.ckpt ] && [ model_stable/last.ckpt -nt model/model.ckpt ] && RESUME=(--resume)
 $BIN/densnet train model_stable.yaml "${RESUME[@]}" -q
-$BIN/densnet-export model_stable/model.ckpt -o model_stable/model.pt
+[ model_stable/model.pt -nt model_stable/model.ckpt ] || $BIN/densnet-export model_stable/model.ckpt -o model_stable/model.pt
 for n in 8 10 12; do  # the MD model on the held-out sets too (the report above evaluates model/)
   j=model_stable/heldout_${n}T.json
   if [ -f data/${n}T_extrap_label_summary.json ] && [ ! "$j" -nt model_stable/model.ckpt ]; then
