@@ -15,10 +15,38 @@
 
 #include <algorithm>
 #include <cstring>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <exception>
 #include <stdexcept>
 
 using namespace LAMMPS_NS;
+
+namespace {
+// 'memory keep': the C library keeps freed host memory for the next step. With glibc's defaults every tensor
+// above the mmap threshold (32 MB at most) is a fresh mapping that is unmapped when freed, so each MD step
+// page-faults (and the kernel zeroes) all of the model's large tensors again: most of the wall time of a
+// 5,000-atom box on the development VM (benchmarks/lammps_speed_thiophene.md). No mmap for large blocks and
+// no trimming of the heap makes later steps reuse the pages of the first one. Returns false where this is not
+// glibc (the allocator is then left as it is). 'memory release' restores glibc's documented defaults.
+bool keep_host_memory(bool keep)
+{
+#if defined(__GLIBC__)
+  if (keep) {
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, -1);
+  } else {
+    mallopt(M_MMAP_MAX, 65536);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+  }
+  return true;
+#else
+  (void) keep;
+  return false;
+#endif
+}
+}    // namespace
 
 PairDensnet::PairDensnet(LAMMPS *lmp) :
     Pair(lmp), graph_(std::make_unique<densnet::NeighborGraph>()),
@@ -52,7 +80,7 @@ void PairDensnet::allocate()
 }
 
 /* pair_style densnet [device cpu|cuda] [mode auto|halo|ghost|shift] [threads N] [optimize yes|no]
-                      [min_distance D] [recompute yes|no] */
+                      [min_distance D] [recompute yes|no] [memory keep|release] */
 void PairDensnet::settings(int narg, char **arg)
 {
   device_ = "cpu";
@@ -61,6 +89,7 @@ void PairDensnet::settings(int narg, char **arg)
   optimize_ = false;
   min_distance_ = 0.5;
   recompute_ = false;
+  keep_memory_ = true;
   int iarg = 0;
   while (iarg < narg) {
     const std::string key = arg[iarg];
@@ -89,13 +118,17 @@ void PairDensnet::settings(int narg, char **arg)
       optimize_ = utils::logical(FLERR, val, false, lmp) == 1;
     } else if (key == "recompute") {
       recompute_ = utils::logical(FLERR, val, false, lmp) == 1;
+    } else if (key == "memory") {
+      if (val != "keep" && val != "release")
+        error->all(FLERR, "pair_style densnet: memory must be keep or release, not '{}'", val);
+      keep_memory_ = val == "keep";
     } else if (key == "min_distance") {
       min_distance_ = utils::numeric(FLERR, val, false, lmp);
       if (min_distance_ < 0.0) error->all(FLERR, "pair_style densnet: min_distance must be >= 0");
     } else {
       error->all(FLERR,
                  "pair_style densnet: unknown keyword '{}' (expected device, mode, threads, optimize, "
-                 "min_distance or recompute)",
+                 "min_distance, recompute or memory)",
                  key);
     }
     iarg += 2;
@@ -221,12 +254,15 @@ void PairDensnet::init_style()
   model_->set_halo_recompute(recompute_);
   densnet::Model::set_num_threads(threads_);
   densnet::Model::set_jit_optimize(optimize_);
+  const bool applied = keep_host_memory(keep_memory_);
   if (comm->me == 0)
     utils::logmesg(lmp,
                    "densnet: {} mode, {} torch thread(s) per rank, device {} (rank 0), "
-                   "TorchScript optimize {}\n",
+                   "TorchScript optimize {}, host memory {}\n",
                    resolved_ == Mode::Shift ? "shift" : (resolved_ == Mode::Halo ? "halo" : "ghost"),
-                   threads_, model_->device_name(), optimize_ ? "yes" : "no");
+                   threads_, model_->device_name(), optimize_ ? "yes" : "no",
+                   applied ? (keep_memory_ ? "kept between steps" : "released (C library defaults)")
+                           : "left to the C library (not glibc)");
 }
 
 double PairDensnet::init_one(int i, int j)

@@ -52,6 +52,7 @@ class PairDensnet : public Pair {
   int threads_ = 1;
   double min_distance_ = 0.5;    // Angstrom: closer atoms stop the run (0: no check)
   bool recompute_ = false;       // halo mode: re-run each stage in the backward pass (less memory)
+  bool keep_memory_ = true;      // glibc keeps freed host memory for the next step (no re-faulting)
   bool optimize_ = false;    // TorchScript graph-executor optimisation (profiling + fusion)
   double cutoff_ = 0.0;       // model cutoff (Angstrom)
   int receptive_field_ = 1;

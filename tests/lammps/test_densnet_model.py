@@ -81,7 +81,7 @@ def test_gas_phase_ethanol_matches_python_model(plugin, densnet_model, tmp_path,
     check(res, python_model(atoms, densnet_model))
 
 
-@pytest.mark.parametrize("mode", ["shift", "ghost", "halo", "halo recompute yes"])
+@pytest.mark.parametrize("mode", ["shift", "ghost", "halo", "halo recompute yes", "shift memory release"])
 def test_periodic_molecule_box_matches_python_model(plugin, densnet_model, box, tmp_path, mode):
     data = write_data(tmp_path / "box.data", box, ELEMENTS)
     res = lammps_run0(plugin, data, densnet_model.path, "p p p", f"mode {mode}")

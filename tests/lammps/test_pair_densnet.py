@@ -272,6 +272,7 @@ def test_atoms_too_close_stop_the_run(plugin, toy_model, tmp_path, mode):
     ("recompute yes", "recompute yes needs halo mode"),
     ("mode halo", "was exported without the halo-mode methods"),
     ("min_distance -1", "min_distance must be >= 0"),
+    ("memory lots", "memory must be keep or release, not 'lots'"),
     ("speed fast", "unknown keyword 'speed'"),
 ])
 def test_clear_errors_of_pair_style_keywords(plugin, toy_model, tmp_path, pair_args, message):
