@@ -111,6 +111,23 @@ def test_energy_drift_is_recovered_and_limits_apply(tmp_path):
         energy_report(np.array([1.0, 2.0]), np.array([0.0, 0.0]), 1)
 
 
+def test_energies_printed_with_too_few_digits_are_flagged(tmp_path, capsys):
+    """A total energy rounded to 0.01 eV (LAMMPS' default thermo digits at -1e5 eV) cannot show a drift below
+    0.01 eV / atoms / duration: noted always, a failure when that bound exceeds the drift limit."""
+    n_atoms, t = 58, np.arange(2.5, 25000.0, 10.0)  # fs: 25 ps
+    e = np.round(-120025.66 + np.random.default_rng(2).normal(scale=2e-3, size=len(t)), 2)
+    write_energies(tmp_path / "energies.dat", t, e)
+    r = check(None, str(tmp_path / "energies.dat"), n_atoms=n_atoms)
+    assert r.ok and r.energy.quantised and r.energy.distinct_values <= 3
+    assert abs(r.energy.smallest_step_eV - 0.01) < 1e-6
+    r = check(None, str(tmp_path / "energies.dat"), n_atoms=n_atoms, max_drift=1e-6)  # bound 0.01/58/25 = 7e-6
+    assert not r.ok and "too few digits" in r.problems[0]
+    main(["check-md", "--energies", str(tmp_path / "energies.dat"), "--atoms", str(n_atoms)])
+    assert "printed with few digits" in capsys.readouterr().out
+    write_energies(tmp_path / "fine.dat", t, e + 1e-6 * np.arange(len(t)))  # every value distinct
+    assert not check(None, str(tmp_path / "fine.dat"), n_atoms=n_atoms).energy.quantised
+
+
 LMP_FREE_FLIGHT = """
 units metal
 boundary f f f

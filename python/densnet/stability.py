@@ -27,12 +27,21 @@ RESUMED = "densnet: production resumed at step"  # printed to log.lammps by dens
 
 @dataclass
 class EnergyReport:
-    """Total energy of the NVE part: n points, duration (ps), linear drift and largest deviation per atom."""
+    """Total energy of the NVE part: n points, duration (ps), linear drift and largest deviation per atom, and
+    how many distinct values the file holds (few: printed with too few digits; the smallest step between them,
+    eV, then bounds what the drift can resolve)."""
 
     n_points: int
     duration_ps: float
     drift_eV_per_atom_per_ps: float
     max_deviation_eV_per_atom: float
+    distinct_values: int = 0
+    smallest_step_eV: float | None = None
+
+    @property
+    def quantised(self) -> bool:
+        """Fewer distinct values than half the points: the file's digits, not the dynamics, set the values."""
+        return self.distinct_values < self.n_points / 2
 
 
 @dataclass
@@ -181,7 +190,10 @@ def energy_report(t_fs: np.ndarray, etot: np.ndarray, n_atoms: int) -> EnergyRep
         return EnergyReport(len(t_fs), float(t_fs[-1] - t_fs[0]) / 1000, float("inf"), float("inf"))
     e = etot / n_atoms
     slope = np.polyfit(t_fs / 1000.0, e, 1)[0]
-    return EnergyReport(len(t_fs), float(t_fs[-1] - t_fs[0]) / 1000, float(slope), float(np.abs(e - e[0]).max()))
+    values = np.unique(etot)
+    step = float(np.diff(values).min()) if len(values) > 1 else None
+    return EnergyReport(len(t_fs), float(t_fs[-1] - t_fs[0]) / 1000, float(slope), float(np.abs(e - e[0]).max()),
+                        len(values), step)
 
 
 def check(trajectory: str | None, energies: str | None = None, elements: list[str] | None = None,
@@ -207,6 +219,14 @@ def check(trajectory: str | None, energies: str | None = None, elements: list[st
         if not abs(rep.energy.drift_eV_per_atom_per_ps) <= max_drift:
             rep.problems.append(f"{energies}: energy drift {rep.energy.drift_eV_per_atom_per_ps:.2e} eV/atom/ps "
                                 f"(limit {max_drift:g})")
+        en = rep.energy
+        if en.quantised and en.smallest_step_eV is not None and en.duration_ps > 0:
+            bound = en.smallest_step_eV / n_atoms / en.duration_ps
+            if bound > max_drift:
+                rep.problems.append(f"{energies}: total energy printed with too few digits ({en.distinct_values} "
+                                    f"distinct values, steps of {en.smallest_step_eV:.2g} eV) to resolve the drift "
+                                    f"limit {max_drift:g} eV/atom/ps (print it with 'thermo_modify format float "
+                                    "%.12g')")
         if not rep.energy.max_deviation_eV_per_atom <= max_deviation:
             rep.problems.append(f"{energies}: total energy strays {rep.energy.max_deviation_eV_per_atom:.3g} "
                                 f"eV/atom from its start (limit {max_deviation:g})")
@@ -234,6 +254,9 @@ def command(trajectories: list[str], energies: list[str] | None, elements: list[
         if r.energy:
             parts.append(f"{r.energy.duration_ps:.3g} ps, drift {r.energy.drift_eV_per_atom_per_ps:.2e} eV/atom/ps, "
                          f"max |dE| {r.energy.max_deviation_eV_per_atom:.2e} eV/atom")
+            if r.energy.quantised:
+                parts.append(f"energy printed with few digits: {r.energy.distinct_values} distinct values in "
+                             f"{r.energy.n_points} points (steps >= {r.energy.smallest_step_eV or 0:.2g} eV)")
         print(("OK    " if r.ok else "FAIL  ") + "; ".join(parts))
         for p in r.problems:
             print(f"      {p}")

@@ -49,7 +49,7 @@ timestep {dt_ps}
 
 THERMO = """thermo_style custom step time temp pe etotal c_dip[1] c_dip[2] c_dip[3] c_dip[4]
 thermo {thermo}
-thermo_modify flush yes
+thermo_modify flush yes format float %.12g
 """
 
 PRODUCTION = """variable t_fs equal time*1000.0
