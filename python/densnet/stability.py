@@ -255,8 +255,9 @@ def command(trajectories: list[str], energies: list[str] | None, elements: list[
             parts.append(f"{r.energy.duration_ps:.3g} ps, drift {r.energy.drift_eV_per_atom_per_ps:.2e} eV/atom/ps, "
                          f"max |dE| {r.energy.max_deviation_eV_per_atom:.2e} eV/atom")
             if r.energy.quantised:
+                step = r.energy.smallest_step_eV
                 parts.append(f"energy printed with few digits: {r.energy.distinct_values} distinct values in "
-                             f"{r.energy.n_points} points (steps >= {r.energy.smallest_step_eV or 0:.2g} eV)")
+                             f"{r.energy.n_points} points" + (f" (steps of {step:.2g} eV)" if step else ""))
         print(("OK    " if r.ok else "FAIL  ") + "; ".join(parts))
         for p in r.problems:
             print(f"      {p}")
