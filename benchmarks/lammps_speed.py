@@ -163,8 +163,8 @@ def lammps_speed(plugin: Path, model: Path, atoms: Atoms, nprocs: int, steps: in
     cpu_use = float(re.findall(r"([0-9.]+)% CPU use with", out.stdout)[-1]) / 100
     mode = re.findall(r"densnet: (\w+) mode", out.stdout)[-1]
     ghosts = re.findall(r"Nghost:\s+([0-9.eE+-]+) ave", out.stdout)
-    # LAMMPS' "CPU use" = process CPU time / wall time of the loop (per rank, averaged): on a loaded machine
-    # "cpu_steps_per_s" divides by LAMMPS' CPU use, which counts user time only (not kernel time).
+    # LAMMPS' "CPU use" = user CPU time / wall time of the loop (per rank, averaged; kernel time not counted),
+    # so "cpu_steps_per_s" (JSON only) leaves out page faults and other kernel work.
     return {"seconds": float(seconds), "steps": int(n), "steps_per_s": int(n) / float(seconds),
             "cpu_use": cpu_use, "cpu_steps_per_s": int(n) / (float(seconds) * cpu_use), "mode": mode,
             "ghosts_per_rank": float(ghosts[-1]) if ghosts else 0.0,

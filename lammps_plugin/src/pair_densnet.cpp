@@ -26,8 +26,8 @@ using namespace LAMMPS_NS;
 namespace {
 // 'memory keep': the C library keeps freed host memory for the next step. With glibc's defaults every tensor
 // above the mmap threshold (32 MB at most) is a fresh mapping that is unmapped when freed, so each MD step
-// page-faults (and the kernel zeroes) all of the model's large tensors again: most of the wall time of a
-// 5,000-atom box on the development VM (benchmarks/lammps_speed_thiophene.md). No mmap for large blocks and
+// page-faults (and the kernel zeroes) all of the model's large tensors again: two thirds of the wall time of
+// 688 atoms on the development VM (benchmarks/lammps_memory.md, 'memory release'). No mmap for large blocks and
 // no trimming of the heap makes later steps reuse the pages of the first one. Returns false where this is not
 // glibc (the allocator is then left as it is). 'memory release' restores glibc's documented defaults.
 bool keep_host_memory(bool keep)
