@@ -233,6 +233,27 @@ def check(trajectory: str | None, energies: str | None = None, elements: list[st
     return rep
 
 
+def report_text(r: StabilityReport) -> str:
+    """One 'OK'/'FAIL' line per run (frames, atoms, closest pair, energy drift), then one line per problem."""
+    parts = [r.trajectory or "-"]
+    if r.trajectory:
+        dmin = f"{r.min_distance:.3f}" if r.min_distance is not None else f"> {MIN_DISTANCE_SHELL:g}"
+        parts.append(f"{r.n_frames} frames, {r.n_atoms} atoms, min distance {dmin} A")
+    if r.energy:
+        parts.append(f"{r.energy.duration_ps:.3g} ps, drift {r.energy.drift_eV_per_atom_per_ps:.2e} eV/atom/ps, "
+                     f"max |dE| {r.energy.max_deviation_eV_per_atom:.2e} eV/atom")
+        if r.energy.quantised:
+            step = r.energy.smallest_step_eV
+            parts.append(f"energy printed with few digits: {r.energy.distinct_values} distinct values in "
+                         f"{r.energy.n_points} points" + (f" (steps of {step:.2g} eV)" if step else ""))
+    return "\n".join([("OK    " if r.ok else "FAIL  ") + "; ".join(parts), *(f"      {p}" for p in r.problems)])
+
+
+def write_reports(reports: list[StabilityReport], path: str | Path) -> None:
+    """The reports as a JSON list (each with its ``ok``): what ``--json`` writes."""
+    Path(path).write_text(json.dumps([{**asdict(r), "ok": r.ok} for r in reports], indent=1))
+
+
 def command(trajectories: list[str], energies: list[str] | None, elements: list[str] | None,
             reference: str | None, scale: float, timestep_fs: float | None, max_drift: float, max_deviation: float,
             n_atoms: int | None, json_path: str | None) -> int:
@@ -247,20 +268,7 @@ def command(trajectories: list[str], energies: list[str] | None, elements: list[
     reports = [check(t, e, elements, reference, scale, timestep_fs, max_drift, max_deviation, n_atoms)
                for t, e in runs]
     for r in reports:
-        parts = [r.trajectory or "-"]
-        if r.trajectory:
-            dmin = f"{r.min_distance:.3f}" if r.min_distance is not None else f"> {MIN_DISTANCE_SHELL:g}"
-            parts.append(f"{r.n_frames} frames, {r.n_atoms} atoms, min distance {dmin} A")
-        if r.energy:
-            parts.append(f"{r.energy.duration_ps:.3g} ps, drift {r.energy.drift_eV_per_atom_per_ps:.2e} eV/atom/ps, "
-                         f"max |dE| {r.energy.max_deviation_eV_per_atom:.2e} eV/atom")
-            if r.energy.quantised:
-                step = r.energy.smallest_step_eV
-                parts.append(f"energy printed with few digits: {r.energy.distinct_values} distinct values in "
-                             f"{r.energy.n_points} points" + (f" (steps of {step:.2g} eV)" if step else ""))
-        print(("OK    " if r.ok else "FAIL  ") + "; ".join(parts))
-        for p in r.problems:
-            print(f"      {p}")
+        print(report_text(r))
     if json_path:
-        Path(json_path).write_text(json.dumps([{**asdict(r), "ok": r.ok} for r in reports], indent=1))
+        write_reports(reports, json_path)
     return 0 if all(r.ok for r in reports) else 1

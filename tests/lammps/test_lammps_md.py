@@ -60,6 +60,11 @@ def test_replicas_match_python_model_resume_and_feed_ir(plugin, toy_model, tmp_p
             assert_matches(mu[25 * k, 1:], total_dipole(atoms, ref), "dipole.dat vs model", rtol=1e-6)
     a, b = (np.loadtxt(out / f"replica-{r:02d}" / "dipole.dat") for r in range(2))
     assert np.abs(a[:, 1:] - b[:, 1:]).max() > 1e-4  # independent replicas (different seeds)
+    # each finished replica was checked as densnet check-md does; stability.json joins the checks
+    stability = json.loads((out / "stability.json").read_text())
+    assert [r["n_frames"] for r in stability] == [5, 5] and all(r["broken"] == [] for r in stability)
+    assert stability[1] == json.loads((out / "replica-01" / "check.json").read_text())[0]
+    assert "finished replicas OK" in capsys.readouterr().out
 
     # re-running skips finished replicas
     stamp = (out / "replica-00" / "done.json").stat().st_mtime_ns

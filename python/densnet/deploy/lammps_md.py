@@ -1,7 +1,9 @@
 """Independent MD replicas in LAMMPS with the densnet pair style: Langevin equilibration, then NVE production
 writing the dipole at every step (``dipole.dat``: ``time_fs mu_x mu_y mu_z``, e*A, what ``densnet ir`` reads),
 a dump with per-atom charges/atomic dipoles, and the thermo log (``log.lammps``, with TotEng for
-``densnet check-md``).
+``densnet check-md``). Each finished replica is checked as ``densnet check-md`` does at its default limits
+(bonds kept, no close contact, NVE energy drift) into ``replica-NN/check.json``; ``<out>/stability.json`` collects
+the checks of all finished replicas, so the trajectories need not be kept to report them.
 
     densnet lammps md model.pt start.xyz -o runs/ethanol --replicas 4 --temperature 300 \\
         --equilibrate 5ps --production 12.5ps [--restart-every 1ps] [--parallel 2] [--np 1]
@@ -330,6 +332,26 @@ def run_replica(work: Path, nprocs: int, threads: int, resume: Resume | None = N
     return summary
 
 
+def check_replica(work: Path, elements: list[str]) -> str:
+    """``densnet check-md`` of the finished replica in ``work`` (dump + log, default limits), saved as
+    ``work/check.json``; returns the report text (a replica whose files cannot be read is reported, not raised)."""
+    from ..stability import StabilityReport, check, report_text, write_reports
+
+    try:
+        rep = check(str(work / "traj.lammpstrj"), str(work / "log.lammps"), elements)
+    except DensnetError as exc:
+        rep = StabilityReport(trajectory=str(work / "traj.lammpstrj"), problems=[f"cannot check: {exc}"])
+    write_reports([rep], work / "check.json")
+    return report_text(rep)
+
+
+def collect_checks(dirs: list[Path], path: Path) -> tuple[int, int]:
+    """Join the ``check.json`` of the replicas in ``dirs`` into ``path``; returns (replicas OK, replicas checked)."""
+    reports = [r for d in dirs if (d / "check.json").is_file() for r in json.loads((d / "check.json").read_text())]
+    path.write_text(json.dumps(reports, indent=1))
+    return sum(bool(r["ok"]) for r in reports), len(reports)
+
+
 def command(model: str, structure: str, out: str, replicas: int = 4, temperature: float = 300.0,
             equilibrate: str = "5ps", production: str = "12.5ps", timestep: str = "0.5fs", damp: str = "100fs",
             seed: int = 1, dump_every: int = 20, nprocs: int = 1, parallel: int = 1, threads: int = 1,
@@ -407,8 +429,12 @@ def command(model: str, structure: str, out: str, replicas: int = 4, temperature
 
         bar = tqdm(total=len(dirs), initial=len(dirs) - len(todo), unit="replica", desc="lammps md")
 
+    checks: dict[Path, str] = {}
+
     def one(d: Path) -> dict:
         s = run_replica(d, nprocs, threads, plans[d], finish=end == n_production)
+        if (d / "done.json").is_file():
+            checks[d] = check_replica(d, list(md.elements))
         if bar is not None:
             bar.update(1)
         return s
@@ -419,5 +445,15 @@ def command(model: str, structure: str, out: str, replicas: int = 4, temperature
     finally:
         if bar is not None:
             bar.close()
+    for d in dirs:  # finished before checks were written
+        if d not in checks and (d / "done.json").is_file() and not (d / "check.json").is_file():
+            checks[d] = check_replica(d, list(md.elements))
+    for d in dirs:
+        if d in checks:
+            print(checks[d])
+    n_ok, n_checked = collect_checks(dirs, root / "stability.json")
+    if n_checked:
+        print(f"stability: {n_ok} of {n_checked} finished replicas OK (densnet check-md at its default limits; "
+              f"{root / 'stability.json'})")
     print("dipoles: " + " ".join(str(d / "dipole.dat") for d in dirs))
     return dirs
