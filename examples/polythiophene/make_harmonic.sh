@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # DFT harmonic IR references of 1T..4T at the reference level (issue 7: the 12T MD spectrum is compared with
-# the longest oligomer the budget allows), by the resumable finite-difference path of ../make_dft_harmonic.sh.
+# the longest oligomer the budget allows), by the resumable path of ../make_dft_harmonic.sh (restartable
+# optimisation, then PySCF's analytic Hessian and dipole derivatives). 1T was made with METHOD=fd (finite
+# differences of 6N displaced SCFs) before the analytic dipole derivatives existed.
 # Re-run to continue; each finished spectrum is data/harmonic/nT_dft_sticks.csv (+ nT_dft_opt.xyz).
-#   WORKERS=2 bash examples/polythiophene/make_harmonic.sh      (MAX_RINGS=3 to stop after 3T)
+#   THREADS=2 bash examples/polythiophene/make_harmonic.sh      (MAX_RINGS=3 to stop after 3T)
 set -euo pipefail
 cd "$(dirname "$0")"
 specs=()

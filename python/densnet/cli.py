@@ -186,7 +186,7 @@ def _cmd_harmonic(a: argparse.Namespace) -> None:
     if a.workdir and not a.dft:
         from .errors import DensnetError
 
-        raise DensnetError("--workdir is for --dft (resumable finite-difference DFT Hessian)")
+        raise DensnetError("--workdir is for --dft (the resumable DFT harmonic analysis)")
     command(structure, None if a.dft else a.model, a.output, a.method, not a.no_optimise, a.fmax, a.write_optimised,
             a.workdir, a.workers, a.threads)
 
@@ -389,15 +389,17 @@ def build_parser() -> argparse.ArgumentParser:
     hm.add_argument("structure", nargs="?")
     hm.add_argument("--dft", action="store_true", help="PySCF at the reference level instead of a model")
     hm.add_argument("-o", "--output", help="stick CSV (wavenumber_cm-1, intensity_km/mol, mode label)")
-    hm.add_argument("--method", default="autograd", choices=["autograd", "fd"], help="model Hessian")
+    hm.add_argument("--method", choices=["autograd", "analytic", "fd"],
+                    help="Hessian and dipole derivatives: model 'autograd' (default) or 'fd'; --dft 'analytic' "
+                    "(default: PySCF CPHF) or 'fd' (central differences of 6N displaced SCFs, needs --workdir)")
     hm.add_argument("--fmax", type=float, help="optimisation threshold (eV/A; default 1e-4 model, 1e-3 DFT)")
     hm.add_argument("--no-optimise", action="store_true", help="use the structure as given")
     hm.add_argument("--write-optimised", help="write the optimised structure here")
-    hm.add_argument("--workdir", help="--dft only: resumable path for larger molecules (restartable optimisation, "
-                    "Hessian and dipole derivatives from 6N displaced SCFs labelled like densnet label); re-run "
-                    "the same command to continue")
-    hm.add_argument("--workers", type=int, default=1, help="--workdir: parallel PySCF processes")
-    hm.add_argument("--threads", type=int, default=1, help="--workdir: threads per PySCF process")
+    hm.add_argument("--workdir", help="--dft only: resumable path for larger molecules (restartable optimisation; "
+                    "the analytic result kept, or with --method fd the 6N displaced SCFs labelled like densnet "
+                    "label); re-run the same command to continue")
+    hm.add_argument("--workers", type=int, default=1, help="--method fd: parallel PySCF processes")
+    hm.add_argument("--threads", type=int, default=1, help="--dft: threads per PySCF process")
     hm.set_defaults(func=_cmd_harmonic)
 
     ck = sub.add_parser("check-md", help="stability of MD runs: bonds kept, no collapse, NVE energy conserved")

@@ -336,12 +336,12 @@ class _PySCFForces:
         return Calc()
 
 
-def dft_hessian(atoms: Atoms, lot=None, delta: float = 0.005, dipoles: bool = True) -> dict:
-    """Analytic RKS Hessian and (``dipoles``) central-difference SCF dipole derivatives (step ``delta`` A)
-    at ``atoms`` (no optimisation).
+def dft_hessian(atoms: Atoms, lot=None) -> dict:
+    """Analytic RKS Hessian and dipole derivatives at ``atoms`` (no optimisation), both from one PySCF CPHF
+    solution (the orbital response to each nuclear displacement).
 
-    Returns ``hessian`` [3N, 3N] eV/A^2, ``dmu_dx`` [3N, 3] e, ``pyscf_wavenumbers`` (from
-    ``pyscf.hessian.thermo.harmonic_analysis``, cm^-1) and the SCF object.
+    Returns ``hessian`` [3N, 3N] eV/A^2, ``dmu_dx`` [3N, 3] e (:func:`dipole_derivatives`),
+    ``pyscf_wavenumbers`` (from ``pyscf.hessian.thermo.harmonic_analysis``, cm^-1) and the SCF object.
     """
     from pyscf.hessian import thermo
 
@@ -349,25 +349,41 @@ def dft_hessian(atoms: Atoms, lot=None, delta: float = 0.005, dipoles: bool = Tr
 
     lot = lot or LevelOfTheory()
     mf = _scf(atoms, lot)
-    _log("analytic DFT Hessian")
-    h = mf.Hessian().kernel()  # [N, N, 3, 3] Hartree/bohr^2
+    _log("analytic DFT Hessian and dipole derivatives")
+    hobj = mf.Hessian()
+    e, c, occ = mf.mo_energy, mf.mo_coeff, mf.mo_occ
+    h1ao = hobj.make_h1(c, occ)
+    mo1, e1 = hobj.solve_mo1(e, c, occ, h1ao)  # mo1[atom] [3, nao, nocc]: first-order occupied orbitals
+    h = hobj.hess_elec(e, c, occ, mo1=mo1, mo_e1=e1, h1ao=h1ao) + hobj.hess_nuc()  # [N, N, 3, 3] Hartree/bohr^2
     n = len(atoms)
     hess = h.transpose(0, 2, 1, 3).reshape(3 * n, 3 * n) * units.Hartree / units.Bohr**2
     ha = thermo.harmonic_analysis(mf.mol, h, imaginary_freq=False)
+    return {"hessian": hess, "dmu_dx": dipole_derivatives(mf, mo1),
+            "pyscf_wavenumbers": np.asarray(ha["freq_wavenumber"]).real, "mf": mf}
+
+
+def dipole_derivatives(mf, mo1: list[np.ndarray]) -> np.ndarray:
+    """Atomic polar tensors dmu_a/dx_Bk [3N, 3] (e) of a closed-shell SCF from its CPHF response ``mo1``
+    (per atom B: [3, nao, nocc], AO coefficients of the first-order occupied orbitals, overlap response
+    included, as ``pyscf.hessian.rhf.solve_mo1`` returns them).
+
+    mu_a = sum_B Z_B R_Ba - sum_uv D_uv <u|r_a|v>, so dmu_a/dR_Bk = Z_B delta_ak - sum_uv dD_uv/dR_Bk <u|r_a|v>
+    - sum_uv D_uv d<u|r_a|v>/dR_Bk, where dD = 2 (C1 Cocc^T + Cocc C1^T) and moving centre B moves its basis
+    functions: d<u|r_a|v>/dR_Bk = -<u|r_a d_k|v> for v on B (and the transpose for u on B).
+    """
+    mol = mf.mol
+    mocc = mf.mo_coeff[:, mf.mo_occ > 0]
     dm0 = mf.make_rdm1()
-    dmu = np.zeros((3 * n, 3)) if dipoles else None
-    if dipoles:
-        _log(f"dipole derivatives: {6 * n} SCFs")
-    for i in range(3 * n if dipoles else 0):
-        mus = []
-        for sgn in (1, -1):
-            a = atoms.copy()
-            a.positions[i // 3, i % 3] += sgn * delta
-            m = _scf(a, lot, dm0)
-            mus.append(m.dip_moment(unit="AU", verbose=0) * units.Bohr)  # e*A
-        dmu[i] = (mus[0] - mus[1]) / (2 * delta)
-    return {"hessian": hess, "dmu_dx": dmu, "pyscf_wavenumbers": np.asarray(ha["freq_wavenumber"]).real,
-            "mf": mf}
+    with mol.with_common_orig((0.0, 0.0, 0.0)):
+        r = mol.intor("int1e_r", comp=3)  # [3 a, nao, nao] <u|r_a|v>
+        rp = mol.intor("int1e_irp", comp=9, hermi=0).reshape(3, 3, mol.nao, mol.nao)  # <u|r_a d_k|v>
+    apt = np.zeros((mol.natm, 3, 3))  # [B, k, a]
+    for b, (_, _, p0, p1) in enumerate(mol.aoslice_by_atom()):
+        dm1 = 2 * np.einsum("kpi,qi->kpq", mo1[b], mocc)
+        dm1 = dm1 + dm1.transpose(0, 2, 1)
+        apt[b] = (mol.atom_charge(b) * np.eye(3) - np.einsum("kpq,apq->ka", dm1, r)
+                  + 2 * np.einsum("uv,akuv->ka", dm0[:, p0:p1], rp[:, :, :, p0:p1]))
+    return apt.reshape(3 * mol.natm, 3)
 
 
 def dft_fd_derivatives(atoms: Atoms, workdir: str | Path, lot=None, delta: float = 0.005, workers: int = 1,
@@ -458,17 +474,26 @@ def optimise_resumable(atoms: Atoms, calc, fmax: float, steps: int, workdir: Pat
 
 
 def dft_harmonic(atoms: Atoms, lot=None, optimise_first: bool = True, fmax: float = 1e-3,
-                 workdir: str | Path | None = None, workers: int = 1, threads: int = 1) -> tuple[Modes, Atoms]:
+                 workdir: str | Path | None = None, workers: int = 1, threads: int = 1,
+                 method: str = "analytic") -> tuple[Modes, Atoms]:
     """Modes at the reference level of theory (PySCF), optimised first with BFGS on DFT forces (``fmax`` eV/A:
     much tighter than 1e-3 is below the grid noise of the forces and may never converge).
 
-    Without ``workdir``: analytic Hessian + finite-difference SCF dipoles, in memory. With ``workdir``: the
-    resumable path for larger molecules (optimisation restartable, Hessian and dipole derivatives by
-    :func:`dft_fd_derivatives`); re-run the same command after a kill to continue.
+    ``method`` 'analytic': :func:`dft_hessian` (one SCF + CPHF); 'fd': :func:`dft_fd_derivatives` (6N
+    displaced SCF gradients in ``workers`` processes, resumable; needs ``workdir``). ``threads``: PySCF threads
+    per process. With ``workdir`` the optimisation is restartable and the analytic result is kept in
+    ``workdir/analytic.npz``: re-run the same command after a kill to continue.
     """
     from .dft import LevelOfTheory
 
+    if method not in ("analytic", "fd"):
+        raise DensnetError(f"DFT Hessian method {method!r}: use 'analytic' or 'fd'")
+    if method == "fd" and workdir is None:
+        raise DensnetError("the finite-difference DFT Hessian needs --workdir (it stores the displaced SCFs)")
     lot = lot or LevelOfTheory()
+    from pyscf import lib
+
+    lib.num_threads(threads)  # the optimisation and the analytic Hessian run in this process
     if workdir is None:
         a = optimise(atoms, _PySCFForces(lot), fmax, steps=300) if optimise_first else atoms.copy()
         res = dft_hessian(a, lot)
@@ -476,11 +501,30 @@ def dft_harmonic(atoms: Atoms, lot=None, optimise_first: bool = True, fmax: floa
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     a = optimise_resumable(atoms, _PySCFForces(lot), fmax, 300, work) if optimise_first else atoms.copy()
-    hess, dmu = dft_fd_derivatives(a, work / "fd", lot, workers=workers, threads=threads)
+    if method == "fd":
+        hess, dmu = dft_fd_derivatives(a, work / "fd", lot, workers=workers, threads=threads)
+    else:
+        hess, dmu = _analytic_cached(a, lot, work / "analytic.npz")
     return normal_modes(hess, a.get_masses(), a.positions, dmu), a
 
 
-def command(structure: str, model: str | None, out: str | None, method: str = "autograd",
+def _analytic_cached(atoms: Atoms, lot, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`dft_hessian` of ``atoms``, stored in ``path`` (reused when the geometry and level match)."""
+    key = lot.describe()
+    if path.is_file():
+        with np.load(path) as f:
+            if (str(f["level"]) == key and f["positions"].shape == atoms.positions.shape
+                    and np.allclose(f["positions"], atoms.positions, rtol=0, atol=1e-9)):
+                return f["hessian"], f["dmu_dx"]
+        raise DensnetError(f"{path} holds the Hessian of another geometry or level of theory: use another workdir")
+    res = dft_hessian(atoms, lot)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, hessian=res["hessian"], dmu_dx=res["dmu_dx"], positions=atoms.positions, level=key)
+    tmp.rename(path)
+    return res["hessian"], res["dmu_dx"]
+
+
+def command(structure: str, model: str | None, out: str | None, method: str | None = None,
             optimise_first: bool = True, fmax: float | None = None, optimised_xyz: str | None = None,
             workdir: str | None = None, workers: int = 1, threads: int = 1) -> Modes:
     """``densnet harmonic``: model (``model`` path) or DFT (``model`` None); prints the table, writes sticks.
@@ -493,12 +537,16 @@ def command(structure: str, model: str | None, out: str | None, method: str = "a
     if model is None:
         from .dft import LevelOfTheory
 
-        modes, opt = dft_harmonic(atoms, None, optimise_first, fmax or 1e-3, workdir, workers, threads)
-        how = "finite differences of forces/dipoles" if workdir else "analytic Hessian"
+        method = method or "analytic"
+        modes, opt = dft_harmonic(atoms, None, optimise_first, fmax or 1e-3, workdir, workers, threads, method)
+        how = "finite differences of forces/dipoles" if method == "fd" else "analytic Hessian and dipole derivatives"
         comment = f"densnet harmonic --dft {LevelOfTheory().describe()} ({how})"
     else:
         from . import load
 
+        method = method or "autograd"
+        if method not in ("autograd", "fd"):
+            raise DensnetError(f"model Hessian method {method!r}: use 'autograd' or 'fd' ('analytic' is for --dft)")
         modes, opt = model_harmonic(load(model), atoms, method, optimise_first, fmax or 1e-4)
         comment = f"densnet harmonic {model} ({method} Hessian)"
     modes.assign(opt)
