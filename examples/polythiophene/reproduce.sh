@@ -9,11 +9,12 @@
 #                              extrapolation test comes before the MD: a model that fails it would be retrained
 #   4. on one core: run_md.sh LENGTHS="8 10 12", LAMMPS replicas with the stability check (12T: the replicas only);
 #      on the other: make_model.sh again (held-out sets evaluated, learning-curve point: half the frames), then
-#      make_harmonic.sh (DFT harmonic IR references of 1T..MAX_RINGS, one PySCF process)
-#   5. make_harmonic.sh        what is left of the references, two processes
-#   6. run_md.sh LENGTHS=12    the 12T IR from the dumped dipoles against the longest DFT reference
+#      make_harmonic.sh (DFT harmonic IR references of 1T..MAX_RINGS, one PySCF thread)
+#   5. make_harmonic.sh        what is left of the references, two threads
+#   6. run_md.sh LENGTHS=12    the 12T IR from the dumped dipoles against the longest DFT reference;
+#      make_band_convergence.sh  the bands against chain length (densnet harmonic 1T..12T, DFT 1T..MAX_RINGS)
 #   7. benchmarks/lammps_speed.py, lammps_memory.py with model_stable (1, 8, 64 chains of 12T; 1 and 2 ranks)
-# Env: WORKERS (2; DFT processes), MAX_RINGS (3), and those of the scripts (REPLICAS, PRODUCTION, ...).
+# Env: WORKERS (2; DFT labelling processes), MAX_RINGS (3), and those of the scripts (REPLICAS, PRODUCTION, ...).
 set -euo pipefail
 cd "$(dirname "$0")"
 P=examples/polythiophene
@@ -29,10 +30,11 @@ status=0  # an unstable trajectory is reported (exit status 1 at the end), the o
 step "4 MD 8T 10T 12T | held-out evaluation, learning curve, DFT harmonic"
 (cd ../.. && CKPT=$CKPT REF=${MAX}T LENGTHS="8 10 12" PARALLEL=1 bash $P/run_md.sh) & md=$!
 bash make_model.sh
-MAX_RINGS=$MAX WORKERS=1 bash make_harmonic.sh
+MAX_RINGS=$MAX THREADS=1 bash make_harmonic.sh
 wait $md || status=1
-step "5 DFT harmonic";      MAX_RINGS=$MAX bash make_harmonic.sh
+step "5 DFT harmonic";      MAX_RINGS=$MAX THREADS=2 bash make_harmonic.sh
 step "6 12T IR";            (cd ../.. && CKPT=$CKPT REF=${MAX}T LENGTHS=12 bash $P/run_md.sh) || status=1
+bash make_band_convergence.sh
 cd ../..
 if [ ! benchmarks/lammps_memory.md -nt $CKPT ]; then  # measured once per model
   step "7 LAMMPS speed";    .venv/bin/python benchmarks/lammps_speed.py benchmarks/lammps_speed_thiophene.md \
