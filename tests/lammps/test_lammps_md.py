@@ -67,10 +67,10 @@ def test_replicas_match_python_model_resume_and_feed_ir(plugin, toy_model, tmp_p
     assert "finished replicas OK" in capsys.readouterr().out
 
     # re-running skips finished replicas
-    stamp = (out / "replica-00" / "done.json").stat().st_mtime_ns
+    stamps = {f: (out / "replica-00" / f).stat().st_mtime_ns for f in ("done.json", "in.lammps", "system.data")}
     assert main(args) == 0
     assert "2 already done" in capsys.readouterr().out
-    assert (out / "replica-00" / "done.json").stat().st_mtime_ns == stamp
+    assert {f: (out / "replica-00" / f).stat().st_mtime_ns for f in stamps} == stamps  # inputs of what ran kept
 
     # densnet ir averages the replicas; check-md reads the dumps and logs
     dip = [str(out / f"replica-{r:02d}" / "dipole.dat") for r in range(2)]

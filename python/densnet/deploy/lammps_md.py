@@ -393,6 +393,9 @@ def command(model: str, structure: str, out: str, replicas: int = 4, temperature
     for r in range(replicas):
         work = root / f"replica-{r:02d}"
         work.mkdir(exist_ok=True)
+        dirs.append(work)
+        if (work / "done.json").is_file():  # finished: its input files record what ran
+            continue
         write_data(work / "system.data", atoms, list(md.elements))
         fields[work] = dict(
             replica=r, plugin=Path(plugin).resolve(), model=Path(model).resolve(), elements=" ".join(md.elements),
@@ -404,7 +407,6 @@ def command(model: str, structure: str, out: str, replicas: int = 4, temperature
             restart=restart_command(n_restart, *RESTARTS[::-1]), run=end))
         settings[work] = settings_record(Path(model), work, {
             k: v for k, v in fields[work].items() if k not in ("plugin", "model", "threads", "replica")})
-        dirs.append(work)
     todo = [d for d in dirs if not (d / "done.json").is_file()]
     plans = {d: plan_resume(d, settings[d], n_production, dt, dump_every) for d in todo}
     for d, plan in plans.items():
