@@ -86,6 +86,25 @@ def test_replicas_match_python_model_resume_and_feed_ir(plugin, toy_model, tmp_p
     assert all(r["energy"]["n_points"] >= 5 and abs(r["energy"]["duration_ps"] - 0.05) < 1e-9 for r in reports)
 
 
+def test_gas_phase_box_holds_the_molecule_in_any_orientation(tmp_path):
+    """The fixed ('f f f') box of a free molecule: a long chain rotating about its centre of mass never leaves it
+    (a box fitted to the start lost an end atom of a 12-ring chain after 13 ps), 15 A to spare."""
+    from scipy.spatial.transform import Rotation
+
+    chain = Atoms("C20", positions=[[1.4 * k, 0.3 * (k % 2), 0.0] for k in range(20)])
+    lammps_md.write_data(tmp_path / "c.data", chain, ["C"])
+    lines = (tmp_path / "c.data").read_text().splitlines()
+    side = [float(line.split()[1]) for line in lines if line.endswith(("xlo xhi", "ylo yhi", "zlo zhi"))]
+    start = lines.index("Atoms # molecular") + 2
+    pos = np.array([[float(x) for x in line.split()[3:6]] for line in lines[start:start + 20]])
+    assert np.allclose(side, side[0])
+    com = pos.mean(axis=0)  # one element: centre of mass = centroid
+    assert np.allclose(com, side[0] / 2)
+    for rot in Rotation.random(200, random_state=1):
+        moved = rot.apply(pos - com) + com
+        assert moved.min() >= 15.0 - 1e-9 and moved.max() <= side[0] - 15.0 + 1e-9
+
+
 def test_clear_errors(plugin, toy_model, tmp_path, capsys):
     ase.io.write(tmp_path / "s.xyz", molecule("CH3SH"))
     assert main(["lammps", "md", str(toy_model.path), str(tmp_path / "s.xyz"), "-o", str(tmp_path / "r"),

@@ -104,11 +104,17 @@ def molecule_ids(atoms: Atoms) -> np.ndarray:
 
 
 def write_data(path: Path, atoms: Atoms, elements: list[str]) -> Path:
-    """LAMMPS data file, atom_style molecular (id mol type x y z ix iy iz); orthorhombic box from 0 (the
-    structure is centred in its cell; gas phase: a cell of the molecule + 30 A vacuum if it has none)."""
+    """LAMMPS data file, atom_style molecular (id mol type x y z ix iy iz); orthorhombic box from 0. Gas phase
+    without a cell: a cube of side 2 r + 30 A around the centre of mass (r: the farthest atom from it), so that
+    the molecule fits in any orientation with 15 A to spare (the boundaries are fixed, 'f f f', and a free
+    molecule rotates: a box fitted to the start would lose the ends of a long chain); with a cell: centred in it."""
     a = atoms.copy()
-    if not a.pbc.any():
-        a.cell = (np.ptp(a.positions, axis=0) + 30.0) if not a.cell.volume else a.cell
+    if not a.pbc.any() and not a.cell.volume:
+        com = a.get_center_of_mass()
+        side = 2.0 * np.linalg.norm(a.positions - com, axis=1).max() + 30.0
+        a.cell = [side, side, side]
+        a.positions += side / 2.0 - com
+    elif not a.pbc.any():
         a.center()
     if not np.allclose(a.cell.array, np.diag(np.diag(a.cell.array))):
         raise DensnetError("only orthorhombic cells are supported here (LAMMPS triclinic boxes are not written)")
