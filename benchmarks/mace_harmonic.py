@@ -26,7 +26,10 @@ import numpy as np
 
 
 def read_sticks(path: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    rows = [r for r in csv.reader(line for line in open(path) if not line.startswith("#"))][1:]
+    """(wavenumber, intensity, label) of a densnet harmonic CSV: densnet.spectra.read_sticks_csv's format, read
+    here because densnet is not installed in MACE's environment."""
+    with open(path) as fh:
+        rows = list(csv.reader(line for line in fh if not line.startswith("#")))[1:]
     return (np.array([float(r[0]) for r in rows]), np.array([float(r[1]) for r in rows]),
             [r[2] if len(r) > 2 else "" for r in rows])
 
