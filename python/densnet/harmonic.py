@@ -1,7 +1,7 @@
 """Harmonic vibrational analysis: frequencies and IR intensities from a densnet model (autograd Hessian and
-dipole derivatives, or finite differences) or from PySCF DFT at the reference level (analytic Hessian,
-finite-difference SCF dipoles; or, for larger molecules, ``--workdir``: a resumable Hessian and dipole derivatives
-from central differences of forces and dipoles of 6N displaced geometries labelled with densnet's labeller).
+dipole derivatives, or finite differences) or from PySCF DFT at the reference level (analytic Hessian and
+dipole derivatives from one CPHF solution; ``--workdir``: restartable optimisation, result kept; ``--method fd``:
+central differences of forces and dipoles of 6N displaced geometries labelled with densnet's labeller).
 
 Units: Hessian eV/A^2, dipole derivatives dmu/dR in e (= e*A/A), masses amu, wavenumbers cm^-1,
 intensities km/mol = KM_PER_MOL * |dmu/dQ|^2 with Q = sqrt(m) x in A*sqrt(amu), dmu in e*A: the length unit
@@ -341,12 +341,16 @@ def dft_hessian(atoms: Atoms, lot=None) -> dict:
     solution (the orbital response to each nuclear displacement).
 
     Returns ``hessian`` [3N, 3N] eV/A^2, ``dmu_dx`` [3N, 3] e (:func:`dipole_derivatives`),
-    ``pyscf_wavenumbers`` (from ``pyscf.hessian.thermo.harmonic_analysis``, cm^-1) and the SCF object.
+    ``pyscf_wavenumbers`` (from ``pyscf.hessian.thermo.harmonic_analysis``, cm^-1), the SCF object and
+    ``wall_s`` (s, SCF included).
     """
+    import time
+
     from pyscf.hessian import thermo
 
     from .dft import LevelOfTheory
 
+    t0 = time.perf_counter()
     lot = lot or LevelOfTheory()
     mf = _scf(atoms, lot)
     _log("analytic DFT Hessian and dipole derivatives")
@@ -358,8 +362,11 @@ def dft_hessian(atoms: Atoms, lot=None) -> dict:
     n = len(atoms)
     hess = h.transpose(0, 2, 1, 3).reshape(3 * n, 3 * n) * units.Hartree / units.Bohr**2
     ha = thermo.harmonic_analysis(mf.mol, h, imaginary_freq=False)
-    return {"hessian": hess, "dmu_dx": dipole_derivatives(mf, mo1),
-            "pyscf_wavenumbers": np.asarray(ha["freq_wavenumber"]).real, "mf": mf}
+    dmu = dipole_derivatives(mf, mo1)
+    wall = time.perf_counter() - t0
+    _log(f"analytic DFT Hessian and dipole derivatives done in {wall:.0f} s (SCF included)")
+    return {"hessian": hess, "dmu_dx": dmu, "pyscf_wavenumbers": np.asarray(ha["freq_wavenumber"]).real,
+            "mf": mf, "wall_s": wall}
 
 
 def dipole_derivatives(mf, mo1: list[np.ndarray]) -> np.ndarray:
@@ -484,6 +491,8 @@ def dft_harmonic(atoms: Atoms, lot=None, optimise_first: bool = True, fmax: floa
     per process. With ``workdir`` the optimisation is restartable and the analytic result is kept in
     ``workdir/analytic.npz``: re-run the same command after a kill to continue.
     """
+    from pyscf import lib
+
     from .dft import LevelOfTheory
 
     if method not in ("analytic", "fd"):
@@ -491,8 +500,6 @@ def dft_harmonic(atoms: Atoms, lot=None, optimise_first: bool = True, fmax: floa
     if method == "fd" and workdir is None:
         raise DensnetError("the finite-difference DFT Hessian needs --workdir (it stores the displaced SCFs)")
     lot = lot or LevelOfTheory()
-    from pyscf import lib
-
     lib.num_threads(threads)  # the optimisation and the analytic Hessian run in this process
     if workdir is None:
         a = optimise(atoms, _PySCFForces(lot), fmax, steps=300) if optimise_first else atoms.copy()
@@ -509,7 +516,8 @@ def dft_harmonic(atoms: Atoms, lot=None, optimise_first: bool = True, fmax: floa
 
 
 def _analytic_cached(atoms: Atoms, lot, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`dft_hessian` of ``atoms``, stored in ``path`` (reused when the geometry and level match)."""
+    """:func:`dft_hessian` of ``atoms``, stored in ``path`` with its wall time ``wall_s`` (reused when the
+    geometry and level match)."""
     key = lot.describe()
     if path.is_file():
         with np.load(path) as f:
@@ -519,7 +527,8 @@ def _analytic_cached(atoms: Atoms, lot, path: Path) -> tuple[np.ndarray, np.ndar
         raise DensnetError(f"{path} holds the Hessian of another geometry or level of theory: use another workdir")
     res = dft_hessian(atoms, lot)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, hessian=res["hessian"], dmu_dx=res["dmu_dx"], positions=atoms.positions, level=key)
+    np.savez(tmp, hessian=res["hessian"], dmu_dx=res["dmu_dx"], positions=atoms.positions, level=key,
+             wall_s=res["wall_s"])
     tmp.rename(path)
     return res["hessian"], res["dmu_dx"]
 
