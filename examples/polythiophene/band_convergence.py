@@ -26,6 +26,9 @@ def main() -> None:
     p.add_argument("--min-fraction", type=float, default=0.1, help="strong: intensity >= this x the strongest")
     p.add_argument("--merge", type=float, default=10.0)
     p.add_argument("--window", type=float, default=40.0, help="largest distance of a match (cm^-1)")
+    p.add_argument("--made-by", default="examples/polythiophene/make_band_convergence.sh",
+                   help="the script named in the report's header")
+    p.add_argument("--title", default="Oligothiophene IR bands against chain length")
     a = p.parse_args()
 
     ref_name, _, ref_path = a.reference.partition("=")
@@ -48,11 +51,11 @@ def main() -> None:
         cells = ["-" if c[k] is None else f"{c[k]:.0f}" for c in columns]
         lines.append(f"| {r.mode or '-'} | {r.dft:.0f} | {r.dft_intensity:.1f} | " + " | ".join(cells) + " |")
     cmd = "python " + " ".join([Path(sys.argv[0]).name, *(f'"{x}"' if " " in x else x for x in sys.argv[1:])])
-    text = (f"# Oligothiophene IR bands against chain length\n\nMade by `examples/polythiophene/"
-            f"make_band_convergence.sh` (`{cmd}`).\n\nRows: the strong bands (>= {a.min_fraction:g} x the strongest, "
+    text = (f"# {a.title}\n\nMade by `{a.made_by}` (`{cmd}`).\n\nRows: the strong bands (>= {a.min_fraction:g} x the strongest, "
             f"stick clusters merged within {a.merge:g} cm^-1) of {ref_name} ({ref_path}) below {a.below:g} cm^-1, "
             f"with the mode label of their strongest sticks; columns: the nearest strong band of each spectrum "
-            f"within {a.window:g} cm^-1 ('-': none). Wavenumbers in cm^-1.\n\n" + "\n".join(lines) + "\n")
+            f"within {a.window:g} cm^-1, else its nearest weaker band (>= {a.min_fraction / 4:g} x its strongest; "
+            f"'-': none). Wavenumbers in cm^-1.\n\n" + "\n".join(lines) + "\n")
     Path(a.output).write_text(text)
     print(text)
 

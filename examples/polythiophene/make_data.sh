@@ -5,7 +5,8 @@
 # trajectories 0-4 of each temperature of 2T..6T (data/nT_a.h5), round b = trajectories 5-9 (data/nT_b.h5);
 # 1T is one dataset (data/1T.h5). Each dataset splits by trajectory and can be committed when done. Between
 # the rounds: train-only frames for MD stability (issue 6's recipe, ../make_train_only.sh): normal-mode distorted
-# frames of 1T and 2T at 1000/3000 K (data/pt_distorted.h5) and close contacts of a terminal H (data/pt_close.h5).
+# frames of 1T and 2T at 1000/3000 K (data/pt_distorted.h5), close contacts of a terminal H (data/pt_close.h5) and
+# normal-mode distorted frames of 3T at 1000 K (data/pt_distorted_3T.h5).
 # Round b runs only with ROUND_B=1: the learning curve first comes from halves of round a (make_model.sh's
 # `--densnet-variant half=model_half.yaml`), and the DFT budget goes to the extrapolation points and harmonic
 # references first.
@@ -56,6 +57,19 @@ label() {  # label FRAMES OUTPUT; a finished dataset (summary written) is skippe
   $D label "$1" -o "$2" --chunk-size 10 --workers "${WORKERS:-1}" --summary-json "${2%.h5}_label_summary.json" -q
 }
 
+# normal-mode distorted frames of 3T (GFN2-xTB Hessian, 1000 K; train split only): 1T and 2T have no inner ring, and
+# with thermal frames alone densnet put the inner-ring C-H out-of-plane band 18 cm^-1 below DFT at 3T
+# (benchmarks/mace_harmonic_3T.md)
+distorted_inner_rings() {
+  if [ ! -f data/nm_3T_T1000.extxyz ]; then
+    $D sample 3T.xyz -o data/tmp_nm_3T_T1000.extxyz --method normal-modes --temperature 1000 --frames 24 --seed 1002 -q
+    mv data/tmp_nm_3T_T1000.extxyz data/nm_3T_T1000.extxyz
+  fi
+  [ -f data/label_summary_distorted_3T.json ] && return 0
+  $D label data/nm_3T_T1000.extxyz -o data/pt_distorted_3T.h5 --chunk-size 4 --split 1,0,0 --workers "${WORKERS:-1}" \
+    --summary-json data/label_summary_distorted_3T.json -q
+}
+
 label_all() {
   label data/1T_frames.extxyz data/1T.h5
   for round in a ${ROUND_B:+b}; do
@@ -67,6 +81,7 @@ label_all() {
     if [ $round = a ]; then
       bash ../make_train_only.sh distorted data/pt_distorted.h5 30 1T=1T.xyz 2T=2T.xyz
       bash ../make_train_only.sh close-contacts data/pt_close.h5 100 1T.xyz 2T.xyz
+      distorted_inner_rings
     fi
   done
 }

@@ -3,10 +3,13 @@
 For every strong band of the DFT harmonic spectrum (stick clusters, see :func:`strong_bands`) the table gives
 the nearest densnet MD peak (``densnet ir --peaks``), the nearest band of densnet's own harmonic spectrum
 (``densnet harmonic MODEL``), the nearest experimental band with its assignment (``--bands`` file), and the
-deviations. When the DFT stick files carry the ``mode`` column of ``densnet harmonic`` (a heuristic label per
-normal mode, :func:`densnet.harmonic.assign_mode`), each band also gets its "mode (DFT)" label: the label of its
-strongest stick, or the two distinct labels of its two strongest sticks joined by " / ". All wavenumbers in
-cm^-1, intensities of sticks in km/mol.
+deviations. MD peaks and model bands are matched in two tiers: the nearest strong one (relative height, or
+intensity, >= ``min_fraction``) within the window; only when there is none, the nearest weaker one (all MD peaks;
+model bands >= ``min_fraction / 4``). So a weak band of another mode that happens to lie nearer cannot stand in
+for the strong band the model or the MD puts a little further away. When the DFT stick files carry the ``mode``
+column of ``densnet harmonic`` (a heuristic label per normal mode, :func:`densnet.harmonic.assign_mode`), each
+band also gets its "mode (DFT)" label: the label of its strongest stick, or the two distinct labels of its two
+strongest sticks joined by " / ". All wavenumbers in cm^-1, intensities of sticks in km/mol.
 
 Verdict per row (tolerance ``--tolerance``, default 20 cm^-1):
 
@@ -95,6 +98,16 @@ def cluster_mode(labels: list[str], intensity: np.ndarray, members: list[int]) -
     return " / ".join(names)
 
 
+def _match(x: float, candidates: list[tuple[float, float]], min_fraction: float, window: float) -> int | None:
+    """Index of the candidate (wavenumber, relative height) matched to the band at ``x``: the nearest one with
+    height >= ``min_fraction`` within ``window``, else the nearest of any height within ``window``."""
+    strong = [k for k, (_, h) in enumerate(candidates) if h >= min_fraction]
+    k = _nearest(x, [candidates[i][0] for i in strong], window)
+    if k is not None:
+        return strong[k]
+    return _nearest(x, [w for w, _ in candidates], window)
+
+
 def _nearest(x: float, candidates: list[float], window: float) -> int | None:
     if not candidates:
         return None
@@ -116,19 +129,21 @@ def band_table(dft_sticks: tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.
     strong = _strong_clusters(nu_d, int_d, min_fraction, merge)
     if not strong:
         raise DensnetError("the DFT stick spectrum has no band with positive intensity")
-    # model bands: same clustering, a lower threshold so that a band the model makes weaker is still found
-    model = [c for c, _ in strong_bands(*model_sticks, min_fraction=min_fraction / 4, merge=merge)] \
-        if model_sticks is not None else []
-    md_nu = [w for w, _ in md_peaks]
+    # model bands: same clustering; a weaker tier (min_fraction / 4) so that a band the model makes weaker is found
+    model: list[tuple[float, float]] = []
+    if model_sticks is not None:
+        model_strong = strong_bands(*model_sticks, min_fraction=min_fraction, merge=merge)
+        top = max(t for _, t in model_strong) if model_strong else 0.0
+        model = [(c, t / top) for c, t in strong_bands(*model_sticks, min_fraction=min_fraction / 4, merge=merge)]
     exp_nu = [w for w, _ in bands or []]
     rows = []
     for nu, inten, members in strong:
-        km = _nearest(nu, model, window)
-        kd = _nearest(nu, md_nu, window)
+        km = _match(nu, model, min_fraction, window)
+        kd = _match(nu, md_peaks, min_fraction, window)
         ke = _nearest(nu, exp_nu, window)
         rows.append(BandRow(
-            dft=nu, dft_intensity=inten, model=None if km is None else model[km],
-            md=None if kd is None else md_nu[kd], md_height=None if kd is None else md_peaks[kd][1],
+            dft=nu, dft_intensity=inten, model=None if km is None else model[km][0],
+            md=None if kd is None else md_peaks[kd][0], md_height=None if kd is None else md_peaks[kd][1],
             experiment=None if ke is None else exp_nu[ke], assignment="" if ke is None else bands[ke][1],
             xh_stretch=nu > xh_above, mode=cluster_mode(labels, int_d, members)))
     return rows
