@@ -51,11 +51,12 @@ def main() -> None:
         cells = ["-" if c[k] is None else f"{c[k]:.0f}" for c in columns]
         lines.append(f"| {r.mode or '-'} | {r.dft:.0f} | {r.dft_intensity:.1f} | " + " | ".join(cells) + " |")
     cmd = "python " + " ".join([Path(sys.argv[0]).name, *(f'"{x}"' if " " in x else x for x in sys.argv[1:])])
-    text = (f"# {a.title}\n\nMade by `{a.made_by}` (`{cmd}`).\n\nRows: the strong bands (>= {a.min_fraction:g} x the strongest, "
-            f"stick clusters merged within {a.merge:g} cm^-1) of {ref_name} ({ref_path}) below {a.below:g} cm^-1, "
-            f"with the mode label of their strongest sticks; columns: the nearest strong band of each spectrum "
-            f"within {a.window:g} cm^-1, else its nearest weaker band (>= {a.min_fraction / 4:g} x its strongest; "
-            f"'-': none). Wavenumbers in cm^-1.\n\n" + "\n".join(lines) + "\n")
+    text = (f"# {a.title}\n\nMade by `{a.made_by}` (`{cmd}`).\n\n"
+            f"Rows: the strong bands (>= {a.min_fraction:g} x the strongest, stick clusters merged within "
+            f"{a.merge:g} cm^-1) of {ref_name} ({ref_path}) below {a.below:g} cm^-1, with the mode label of their "
+            f"strongest sticks; columns: the strongest band of each spectrum (>= {a.min_fraction / 4:g} x its "
+            f"strongest) within {a.window:g} cm^-1 of the row's band and nearer to it than to the neighbouring "
+            f"rows' bands ('-': none). Wavenumbers in cm^-1.\n\n" + "\n".join(lines) + "\n")
     Path(a.output).write_text(text)
     print(text)
 

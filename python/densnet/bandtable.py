@@ -3,10 +3,11 @@
 For every strong band of the DFT harmonic spectrum (stick clusters, see :func:`strong_bands`) the table gives
 the nearest densnet MD peak (``densnet ir --peaks``), the nearest band of densnet's own harmonic spectrum
 (``densnet harmonic MODEL``), the nearest experimental band with its assignment (``--bands`` file), and the
-deviations. MD peaks and model bands are matched in two tiers: the nearest strong one (relative height, or
-intensity, >= ``min_fraction``) within the window; only when there is none, the nearest weaker one (all MD peaks;
-model bands >= ``min_fraction / 4``). So a weak band of another mode that happens to lie nearer cannot stand in
-for the strong band the model or the MD puts a little further away. When the DFT stick files carry the ``mode``
+deviations. An MD peak or model band is matched to a DFT band when it is the strongest of those in the DFT band's
+neighbourhood: within the window and nearer to it than to any other strong DFT band (model bands down to
+``min_fraction / 4`` of the model's strongest count, so that a band the model makes weaker is found). So a weak
+side peak or a weak band of another mode that happens to lie nearer cannot stand in for the band the model or
+the MD puts a little further away. When the DFT stick files carry the ``mode``
 column of ``densnet harmonic`` (a heuristic label per normal mode, :func:`densnet.harmonic.assign_mode`), each
 band also gets its "mode (DFT)" label: the label of its strongest stick, or the two distinct labels of its two
 strongest sticks joined by " / ". All wavenumbers in cm^-1, intensities of sticks in km/mol.
@@ -98,14 +99,13 @@ def cluster_mode(labels: list[str], intensity: np.ndarray, members: list[int]) -
     return " / ".join(names)
 
 
-def _match(x: float, candidates: list[tuple[float, float]], min_fraction: float, window: float) -> int | None:
-    """Index of the candidate (wavenumber, relative height) matched to the band at ``x``: the nearest one with
-    height >= ``min_fraction`` within ``window``, else the nearest of any height within ``window``."""
-    strong = [k for k, (_, h) in enumerate(candidates) if h >= min_fraction]
-    k = _nearest(x, [candidates[i][0] for i in strong], window)
-    if k is not None:
-        return strong[k]
-    return _nearest(x, [w for w, _ in candidates], window)
+def _strongest_in(candidates: list[tuple[float, float]], lo: float, hi: float, x: float) -> int | None:
+    """Index of the strongest (wavenumber, height) candidate with lo <= wavenumber <= hi (the nearest to ``x``
+    among equal heights), None when there is none."""
+    inside = [k for k, (w, _) in enumerate(candidates) if lo <= w <= hi]
+    if not inside:
+        return None
+    return max(inside, key=lambda k: (candidates[k][1], -abs(candidates[k][0] - x)))
 
 
 def _nearest(x: float, candidates: list[float], window: float) -> int | None:
@@ -129,17 +129,18 @@ def band_table(dft_sticks: tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.
     strong = _strong_clusters(nu_d, int_d, min_fraction, merge)
     if not strong:
         raise DensnetError("the DFT stick spectrum has no band with positive intensity")
-    # model bands: same clustering; a weaker tier (min_fraction / 4) so that a band the model makes weaker is found
-    model: list[tuple[float, float]] = []
-    if model_sticks is not None:
-        model_strong = strong_bands(*model_sticks, min_fraction=min_fraction, merge=merge)
-        top = max(t for _, t in model_strong) if model_strong else 0.0
-        model = [(c, t / top) for c, t in strong_bands(*model_sticks, min_fraction=min_fraction / 4, merge=merge)]
+    # model bands: same clustering, a lower threshold so that a band the model makes weaker is still found
+    model = strong_bands(*model_sticks, min_fraction=min_fraction / 4, merge=merge) if model_sticks is not None \
+        else []
     exp_nu = [w for w, _ in bands or []]
+    centres = [c for c, _, _ in strong]
     rows = []
-    for nu, inten, members in strong:
-        km = _match(nu, model, min_fraction, window)
-        kd = _match(nu, md_peaks, min_fraction, window)
+    for i, (nu, inten, members) in enumerate(strong):
+        # the DFT band's neighbourhood: within the window, nearer to it than to the neighbouring strong bands
+        lo = max(nu - window, (centres[i - 1] + nu) / 2 if i > 0 else -np.inf)
+        hi = min(nu + window, (nu + centres[i + 1]) / 2 if i + 1 < len(centres) else np.inf)
+        km = _strongest_in(model, lo, hi, nu)
+        kd = _strongest_in(md_peaks, lo, hi, nu)
         ke = _nearest(nu, exp_nu, window)
         rows.append(BandRow(
             dft=nu, dft_intensity=inten, model=None if km is None else model[km][0],
