@@ -279,26 +279,6 @@ def test_lammps_dump_and_time_series_give_the_same_spectrum(lammps_run):
         read_series(d / "wrapped.lammpstrj", timestep=0.5)
 
 
-def test_ir_table_matches_the_strongest_peak_of_a_band_neighbourhood():
-    """A strong DFT band at 776 cm^-1 whose model and MD counterparts lie 20-25 cm^-1 below, with a weak band of
-    another mode (model) and a weak side peak (MD) nearer to 776: the strong counterparts are matched (the weak
-    ones would fake a near miss). A peak nearer to another strong DFT band is never taken, and with only weak
-    candidates near the band the weak one is found."""
-    from densnet.bandtable import band_table
-
-    dft = np.array([666.0, 776.0, 796.0, 832.0]), np.array([110.0, 50.0, 9.0, 88.0])  # 796: not strong
-    model = np.array([664.0, 756.0, 793.0, 835.0]), np.array([126.0, 51.0, 4.5, 60.0])
-    md = [(663.0, 0.5), (738.0, 0.13), (751.0, 1.0), (766.0, 0.104), (781.0, 0.06), (810.0, 0.07), (824.0, 0.33)]
-    rows = band_table(dft, md, model_sticks=model, min_fraction=0.1, merge=10.0, window=80.0)
-    assert [round(r.dft) for r in rows] == [666, 776, 832]
-    assert [r.model for r in rows] == [664.0, 756.0, 835.0] and [r.md for r in rows] == [663.0, 751.0, 824.0]
-    assert [r.verdict(20.0) for r in rows] == ["ok", "off", "ok"]
-    # only weak candidates near 776 (the strong 824 peak is nearer to 832): they are matched
-    rows = band_table(dft, [(663.0, 1.0), (790.0, 0.05), (824.0, 0.4)],
-                      model_sticks=(np.array([664.0, 793.0, 835.0]), np.array([126.0, 4.5, 60.0])), window=80.0)
-    assert rows[1].model == 793.0 and rows[1].md == 790.0 and rows[1].verdict(20.0) == "ok"
-
-
 def test_ir_table_matches_bands_and_judges_deviations(tmp_path, capsys):
     """densnet ir-table: MD peaks of a spectrum built from shifted sticks are matched to the right DFT bands,
     deviations equal the shifts, the verdict follows the tolerance, X-H stretches are judged on the harmonic

@@ -22,4 +22,12 @@ cd $P
 $BIN/python band_convergence.py --reference "DFT 3T=data/harmonic/3T_dft_sticks.csv" "${specs[@]}" \
   --made-by benchmarks/oop_band/run.sh --title "The inner-ring C-H out-of-plane band of 3T: study models" \
   -o ../../$B/bands_3T.md > /dev/null
+{  # the inner-ring C-H out-of-plane band itself: the strongest stick between 740 and 800 cm^-1 of each spectrum
+  printf '\nThe inner-ring C-H out-of-plane band: the strongest stick between 740 and 800 cm^-1 (DFT 3T: 775.5).\n\n'
+  printf '| spectrum | cm^-1 | km/mol |\n|---|---|---|\n'
+  for spec in "DFT 3T=data/harmonic/3T_dft_sticks.csv" "${specs[@]}"; do
+    awk -F, -v name="${spec%%=*}" 'NR > 1 && $1 > 740 && $1 < 800 && $2 > m {m = $2; w = $1}
+      END {printf "| %s | %.1f | %.1f |\n", name, w, m}' "${spec#*=}"
+  done
+} >> ../../$B/bands_3T.md
 cat ../../$B/bands_3T.md

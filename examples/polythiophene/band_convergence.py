@@ -54,9 +54,8 @@ def main() -> None:
     text = (f"# {a.title}\n\nMade by `{a.made_by}` (`{cmd}`).\n\n"
             f"Rows: the strong bands (>= {a.min_fraction:g} x the strongest, stick clusters merged within "
             f"{a.merge:g} cm^-1) of {ref_name} ({ref_path}) below {a.below:g} cm^-1, with the mode label of their "
-            f"strongest sticks; columns: the strongest band of each spectrum (>= {a.min_fraction / 4:g} x its "
-            f"strongest) within {a.window:g} cm^-1 of the row's band and nearer to it than to the neighbouring "
-            f"rows' bands ('-': none). Wavenumbers in cm^-1.\n\n" + "\n".join(lines) + "\n")
+            f"strongest sticks; columns: the nearest band of each spectrum (clusters >= {a.min_fraction / 4:g} x its "
+            f"strongest) within {a.window:g} cm^-1 ('-': none). Wavenumbers in cm^-1.\n\n" + "\n".join(lines) + "\n")
     Path(a.output).write_text(text)
     print(text)
 

@@ -3,14 +3,10 @@
 For every strong band of the DFT harmonic spectrum (stick clusters, see :func:`strong_bands`) the table gives
 the nearest densnet MD peak (``densnet ir --peaks``), the nearest band of densnet's own harmonic spectrum
 (``densnet harmonic MODEL``), the nearest experimental band with its assignment (``--bands`` file), and the
-deviations. An MD peak or model band is matched to a DFT band when it is the strongest of those in the DFT band's
-neighbourhood: within the window and nearer to it than to any other strong DFT band (model bands down to
-``min_fraction / 4`` of the model's strongest count, so that a band the model makes weaker is found). So a weak
-side peak or a weak band of another mode that happens to lie nearer cannot stand in for the band the model or
-the MD puts a little further away. When the DFT stick files carry the ``mode``
-column of ``densnet harmonic`` (a heuristic label per normal mode, :func:`densnet.harmonic.assign_mode`), each
-band also gets its "mode (DFT)" label: the label of its strongest stick, or the two distinct labels of its two
-strongest sticks joined by " / ". All wavenumbers in cm^-1, intensities of sticks in km/mol.
+deviations. When the DFT stick files carry the ``mode`` column of ``densnet harmonic`` (a heuristic label per
+normal mode, :func:`densnet.harmonic.assign_mode`), each band also gets its "mode (DFT)" label: the label of its
+strongest stick, or the two distinct labels of its two strongest sticks joined by " / ". All wavenumbers in
+cm^-1, intensities of sticks in km/mol.
 
 Verdict per row (tolerance ``--tolerance``, default 20 cm^-1):
 
@@ -99,15 +95,6 @@ def cluster_mode(labels: list[str], intensity: np.ndarray, members: list[int]) -
     return " / ".join(names)
 
 
-def _strongest_in(candidates: list[tuple[float, float]], lo: float, hi: float, x: float) -> int | None:
-    """Index of the strongest (wavenumber, height) candidate with lo <= wavenumber <= hi (the nearest to ``x``
-    among equal heights), None when there is none."""
-    inside = [k for k, (w, _) in enumerate(candidates) if lo <= w <= hi]
-    if not inside:
-        return None
-    return max(inside, key=lambda k: (candidates[k][1], -abs(candidates[k][0] - x)))
-
-
 def _nearest(x: float, candidates: list[float], window: float) -> int | None:
     if not candidates:
         return None
@@ -130,21 +117,18 @@ def band_table(dft_sticks: tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.
     if not strong:
         raise DensnetError("the DFT stick spectrum has no band with positive intensity")
     # model bands: same clustering, a lower threshold so that a band the model makes weaker is still found
-    model = strong_bands(*model_sticks, min_fraction=min_fraction / 4, merge=merge) if model_sticks is not None \
-        else []
+    model = [c for c, _ in strong_bands(*model_sticks, min_fraction=min_fraction / 4, merge=merge)] \
+        if model_sticks is not None else []
+    md_nu = [w for w, _ in md_peaks]
     exp_nu = [w for w, _ in bands or []]
-    centres = [c for c, _, _ in strong]
     rows = []
-    for i, (nu, inten, members) in enumerate(strong):
-        # the DFT band's neighbourhood: within the window, nearer to it than to the neighbouring strong bands
-        lo = max(nu - window, (centres[i - 1] + nu) / 2 if i > 0 else -np.inf)
-        hi = min(nu + window, (nu + centres[i + 1]) / 2 if i + 1 < len(centres) else np.inf)
-        km = _strongest_in(model, lo, hi, nu)
-        kd = _strongest_in(md_peaks, lo, hi, nu)
+    for nu, inten, members in strong:
+        km = _nearest(nu, model, window)
+        kd = _nearest(nu, md_nu, window)
         ke = _nearest(nu, exp_nu, window)
         rows.append(BandRow(
-            dft=nu, dft_intensity=inten, model=None if km is None else model[km][0],
-            md=None if kd is None else md_peaks[kd][0], md_height=None if kd is None else md_peaks[kd][1],
+            dft=nu, dft_intensity=inten, model=None if km is None else model[km],
+            md=None if kd is None else md_nu[kd], md_height=None if kd is None else md_peaks[kd][1],
             experiment=None if ke is None else exp_nu[ke], assignment="" if ke is None else bands[ke][1],
             xh_stretch=nu > xh_above, mode=cluster_mode(labels, int_d, members)))
     return rows
