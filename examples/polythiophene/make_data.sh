@@ -57,9 +57,9 @@ label() {  # label FRAMES OUTPUT; a finished dataset (summary written) is skippe
   $D label "$1" -o "$2" --chunk-size 10 --workers "${WORKERS:-1}" --summary-json "${2%.h5}_label_summary.json" -q
 }
 
-# normal-mode distorted frames of 3T (GFN2-xTB Hessian, 1000 K; train split only): 1T and 2T have no inner ring, and
-# with thermal frames alone densnet put the inner-ring C-H out-of-plane band 18 cm^-1 below DFT at 3T
-# (benchmarks/mace_harmonic_3T.md)
+# normal-mode distorted frames of 3T (GFN2-xTB Hessian, 1000 K; train split only): 1T and 2T have no inner ring.
+# Added for the inner-ring C-H out-of-plane band (18 cm^-1 below DFT at 3T, benchmarks/mace_harmonic_3T.md), which
+# they did not move (benchmarks/oop_band/: distorted_3T); not yet in model.yaml or model_stable.yaml
 distorted_inner_rings() {
   if [ ! -f data/nm_3T_T1000.extxyz ]; then
     $D sample 3T.xyz -o data/tmp_nm_3T_T1000.extxyz --method normal-modes --temperature 1000 --frames 24 --seed 1002 -q
