@@ -326,3 +326,20 @@ def test_ir_table_matches_bands_and_judges_deviations(tmp_path, capsys):
     assert "| 1052 | 80.0 |" in (tmp_path / "t2.md").read_text()
     with pytest.raises(DensnetError, match="FILE:WEIGHT"):
         read_sticks([f"{tmp_path / 'dft.csv'}:heavy"])
+
+
+def test_ir_table_skips_ripples_beside_a_stronger_peak():
+    """A weak ripple nearer to the DFT band than the real MD band must not be matched (it would turn a 22 cm^-1
+    miss into an "ok"); an isolated weak band is still matched; --minor-peaks 0 restores nearest-peak matching."""
+    from densnet.bandtable import band_table, significant_peaks
+
+    dft = np.array([776.0, 1100.0]), np.array([50.0, 10.0])
+    peaks = [(754.0, 1.0), (768.0, 0.09), (782.0, 0.06), (1095.0, 0.05)]  # ripples at 768/782; 1095 isolated
+    assert significant_peaks(peaks) == [(754.0, 1.0), (1095.0, 0.05)]
+    assert significant_peaks(peaks, minor_fraction=0.0) == peaks
+    rows = band_table(dft, peaks)
+    assert [r.md for r in rows] == [754.0, 1095.0]
+    assert [r.verdict(20.0, have_model=False) for r in rows] == ["off", "ok"]
+    assert band_table(dft, peaks, minor_fraction=0.0)[0].md == 782.0
+    # a second band of comparable height (a real doublet) stays a candidate
+    assert band_table(dft, [(754.0, 1.0), (770.0, 0.4)])[0].md == 770.0

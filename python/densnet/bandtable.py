@@ -1,7 +1,8 @@
 """``densnet ir-table``: the peak table of issue-style IR validations.
 
 For every strong band of the DFT harmonic spectrum (stick clusters, see :func:`strong_bands`) the table gives
-the nearest densnet MD peak (``densnet ir --peaks``), the nearest band of densnet's own harmonic spectrum
+the nearest significant densnet MD peak (``densnet ir --peaks``; minor peaks, the ripples and side lobes beside a
+stronger peak, are skipped: see :func:`significant_peaks`), the nearest band of densnet's own harmonic spectrum
 (``densnet harmonic MODEL``), the nearest experimental band with its assignment (``--bands`` file), and the
 deviations. When the DFT stick files carry the ``mode`` column of ``densnet harmonic`` (a heuristic label per
 normal mode, :func:`densnet.harmonic.assign_mode`), each band also gets its "mode (DFT)" label: the label of its
@@ -95,6 +96,25 @@ def cluster_mode(labels: list[str], intensity: np.ndarray, members: list[int]) -
     return " / ".join(names)
 
 
+MINOR_NEIGHBOURHOOD = 30.0  # cm^-1: a peak is minor against stronger peaks this close (see significant_peaks)
+
+
+def significant_peaks(peaks: list[tuple[float, float]], minor_fraction: float = 0.25,
+                      neighbourhood: float = MINOR_NEIGHBOURHOOD) -> list[tuple[float, float]]:
+    """MD peaks (wavenumber cm^-1, height) without the minor ones: a peak lower than ``minor_fraction`` x the
+    highest peak within ``neighbourhood`` cm^-1 of it is a ripple or side lobe of that band, not a band of its
+    own (an isolated weak peak stays). Without this, a weak ripple nearer to the DFT band than the real MD peak
+    would be matched and could turn a miss into a false "ok"."""
+    nu = np.array([w for w, _ in peaks], float)
+    h = np.array([x for _, x in peaks], float)
+    keep = []
+    for i in range(len(peaks)):
+        local = h[np.abs(nu - nu[i]) <= neighbourhood].max()
+        if h[i] >= minor_fraction * local:
+            keep.append(peaks[i])
+    return keep
+
+
 def _nearest(x: float, candidates: list[float], window: float) -> int | None:
     if not candidates:
         return None
@@ -107,8 +127,10 @@ def band_table(dft_sticks: tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.
                md_peaks: list[tuple[float, float]],
                bands: list[tuple[float, str]] | None = None,
                model_sticks: tuple[np.ndarray, np.ndarray] | None = None, min_fraction: float = 0.1,
-               merge: float = 10.0, window: float = 80.0, xh_above: float = 2500.0) -> list[BandRow]:
-    """Rows for the strong DFT bands (see module docstring); ``window``: largest distance of a match (cm^-1).
+               merge: float = 10.0, window: float = 80.0, xh_above: float = 2500.0,
+               minor_fraction: float = 0.25) -> list[BandRow]:
+    """Rows for the strong DFT bands (see module docstring); ``window``: largest distance of a match (cm^-1);
+    ``minor_fraction``: MD peaks below this x a stronger peak within 30 cm^-1 are skipped (0 keeps all).
     ``dft_sticks``: (wavenumber, intensity) or (wavenumber, intensity, mode labels) as from
     :func:`read_labelled_sticks`."""
     nu_d, int_d = np.asarray(dft_sticks[0], float), np.asarray(dft_sticks[1], float)
@@ -119,6 +141,7 @@ def band_table(dft_sticks: tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.
     # model bands: same clustering, a lower threshold so that a band the model makes weaker is still found
     model = [c for c, _ in strong_bands(*model_sticks, min_fraction=min_fraction / 4, merge=merge)] \
         if model_sticks is not None else []
+    md_peaks = significant_peaks(md_peaks, minor_fraction)
     md_nu = [w for w, _ in md_peaks]
     exp_nu = [w for w, _ in bands or []]
     rows = []
@@ -200,15 +223,18 @@ def read_peaks(path: str | Path) -> list[tuple[float, float]]:
 
 def command(dft_sticks: list[str], md_peaks: str, output: str | None, bands: str | None = None,
             model_sticks: list[str] | None = None, tolerance: float = 20.0, min_fraction: float = 0.1,
-            merge: float = 10.0, window: float = 80.0, xh_above: float = 2500.0) -> list[BandRow]:
+            merge: float = 10.0, window: float = 80.0, xh_above: float = 2500.0,
+            minor_fraction: float = 0.25) -> list[BandRow]:
     """``densnet ir-table``: print the table, write it (Markdown) to ``output``; returns the rows.
     ``dft_sticks``/``model_sticks``: ``FILE[:WEIGHT]`` lists (see :func:`read_sticks`)."""
     rows = band_table(read_labelled_sticks(dft_sticks), read_peaks(md_peaks), read_bands(bands) if bands else None,
-                      read_sticks(model_sticks) if model_sticks else None, min_fraction, merge, window, xh_above)
+                      read_sticks(model_sticks) if model_sticks else None, min_fraction, merge, window, xh_above,
+                      minor_fraction)
     dft_desc, model_desc = " + ".join(dft_sticks), " + ".join(model_sticks) if model_sticks else "-"
     head = (f"DFT harmonic: {dft_desc}; densnet MD peaks: {md_peaks}; densnet harmonic: {model_desc}; "
             f"experiment: {bands or '-'}. Strong bands: stick clusters (merged within {merge:g} cm^-1) with >= "
-            f"{min_fraction:g} x the strongest intensity; matches within {window:g} cm^-1; cm^-1 throughout.")
+            f"{min_fraction:g} x the strongest intensity; matches within {window:g} cm^-1, skipping MD peaks below "
+            f"{minor_fraction:g} x a higher peak within {MINOR_NEIGHBOURHOOD:g} cm^-1; cm^-1 throughout.")
     text = head + "\n\n" + format_markdown(rows, tolerance, model_sticks is not None) + "\n"
     print(text)
     if output:

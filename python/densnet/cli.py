@@ -172,7 +172,7 @@ def _cmd_ir_table(a: argparse.Namespace) -> None:
     from .bandtable import command
 
     command(a.dft_sticks, a.md_peaks, a.output, a.bands, a.model_sticks, a.tolerance, a.min_fraction, a.merge,
-            a.window)
+            a.window, minor_fraction=a.minor_peaks)
 
 
 def _cmd_harmonic(a: argparse.Namespace) -> None:
@@ -382,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     it.add_argument("--min-fraction", type=float, default=0.1, help="strong band: intensity >= this x strongest")
     it.add_argument("--merge", type=float, default=10.0, help="sticks closer than this (cm^-1) form one band")
     it.add_argument("--window", type=float, default=80.0, help="largest distance of a match (cm^-1)")
+    it.add_argument("--minor-peaks", type=float, default=0.25, metavar="FRACTION",
+                    help="skip MD peaks lower than FRACTION x a higher peak within 30 cm^-1 (ripples; 0 keeps all)")
     it.set_defaults(func=_cmd_ir_table)
 
     hm = sub.add_parser("harmonic", help="harmonic frequencies + IR intensities of a model (or --dft) -> sticks CSV")
