@@ -18,18 +18,39 @@ from ase import Atoms, units
 from .errors import DensnetError
 
 
+def pair_distances(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs i < j closer than ``cutoff`` (A), with their distances (A): (i [P], j [P], d [P]); vesin, periodic
+    images included where ``atoms.pbc`` says so."""
+    from .neighbors import neighbor_graph
+
+    pos = atoms.positions
+    edges, shift = neighbor_graph(pos, cutoff, atoms.cell.array, atoms.pbc)
+    d = np.linalg.norm(pos[edges[1]] - pos[edges[0]] + shift, axis=1)
+    half = edges[0] < edges[1]
+    return edges[0][half], edges[1][half], d[half]
+
+
+def bond_graphs(atoms: Atoms, scales: list[float], min_cutoff: float = 0.0
+                ) -> tuple[list[set[tuple[int, int]]], np.ndarray]:
+    """Bonded pairs (i < j) for each scale (distance below scale x sum of ASE's natural covalent radii) from one
+    neighbour list, and the distances (A) of all pairs within max(largest bond cutoff, ``min_cutoff``)."""
+    from ase.neighborlist import natural_cutoffs
+
+    radii = np.asarray(natural_cutoffs(atoms), float)
+    i, j, d = pair_distances(atoms, max(2 * max(scales) * radii.max(), min_cutoff))
+    reach = radii[i] + radii[j]
+    graphs = [{(int(a), int(b)) for a, b in zip(i[d < s * reach], j[d < s * reach], strict=True)} for s in scales]
+    return graphs, d
+
+
 def bond_graph(atoms: Atoms, scale: float = 1.2) -> set[tuple[int, int]]:
     """Bonded pairs (i < j): distance below ``scale`` x sum of ASE's natural covalent radii."""
-    from ase.neighborlist import natural_cutoffs, neighbor_list
-
-    i, j = neighbor_list("ij", atoms, natural_cutoffs(atoms, mult=scale))
-    return {(int(a), int(b)) for a, b in zip(i, j, strict=True) if a < b}
+    return bond_graphs(atoms, [scale])[0][0]
 
 
 def same_bonds(ref: set[tuple[int, int]], atoms: Atoms) -> bool:
     """True when no reference bond stretched beyond 1.5x radii and no new bond (< 1.0x radii) formed."""
-    loose = bond_graph(atoms, 1.5)
-    tight = bond_graph(atoms, 1.0)
+    (loose, tight), _ = bond_graphs(atoms, [1.5, 1.0])
     return ref <= loose and tight <= ref
 
 

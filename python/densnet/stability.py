@@ -17,7 +17,7 @@ from ase import Atoms
 
 from .errors import DensnetError
 from .neighbors import MIN_DISTANCE  # closer atoms mean a collapse, whatever the bonds say
-from .sample import bond_graph
+from .sample import bond_graph, bond_graphs
 
 #: Pairs are searched within this distance (A) for the reported minimum distance: every X-H bond is shorter, so
 #: a molecule always has a pair in range; None (printed as "> 2 A") only for systems with no pair that close.
@@ -91,8 +91,6 @@ def read_trajectory(path: str | Path, elements: list[str] | None = None) -> list
 def check_bonds(frames: list[Atoms], reference: Atoms | None = None, scale: float = 1.2) -> StabilityReport:
     """Bond graph of ``reference`` (default: the first frame; bonds = distance < scale x covalent radii) kept in
     every frame: no reference bond beyond 1.5x radii, no new pair within 1.0x radii, no pair below 0.5 A."""
-    from ase.neighborlist import neighbor_list
-
     ref = reference if reference is not None else frames[0]
     if len(ref) != len(frames[0]) or list(ref.numbers) != list(frames[0].numbers):
         raise DensnetError(f"reference structure ({ref.get_chemical_formula()}) does not match the trajectory "
@@ -101,8 +99,7 @@ def check_bonds(frames: list[Atoms], reference: Atoms | None = None, scale: floa
     rep = StabilityReport(trajectory=None, n_frames=len(frames), n_atoms=len(ref))
     dmin = np.inf
     for k, atoms in enumerate(frames):
-        loose, tight = bond_graph(atoms, 1.5), bond_graph(atoms, 1.0)
-        d = neighbor_list("d", atoms, MIN_DISTANCE_SHELL)
+        (loose, tight), d = bond_graphs(atoms, [1.5, 1.0], MIN_DISTANCE_SHELL)
         if len(d):
             dmin = min(dmin, float(d.min()))
         broken, formed = sorted(ref_bonds - loose), sorted(tight - ref_bonds)
