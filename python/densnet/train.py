@@ -598,12 +598,16 @@ class Trainer:
             raise DensnetError(f"{cfg['data']}: density_loss {cfg['density_loss']!r} needs stored density matrices "
                                "(densnet label --store-dm float32); use density_loss: coulomb")
         val_frames = ds.split("val")
+        # Coulomb matrices and grid points serve only the density loss: an energy-only run (a new energy network
+        # on a trained density network) skips them, which saves most of the memory for long oligomers
+        density = any(cfg["stages"][s]["epochs"] > 0 for s in ("density", "joint"))
+        n_grid = n_grid if density else 0
         need = phi_bytes(train_frames + val_frames, self.tables, self.elements, n_grid, self.dtype)
         self.store_phi = need <= PHI_MEMORY_BUDGET
         cache = GridCache(self.out / "grid_cache.npz", json.dumps(ds.level_of_theory, sort_keys=True, default=str))
         mk = (lambda fr, n: make_samples(fr, self.elements, self.tables, self.model.cutoff,  # noqa: E731
-                                         self.dtype, ds.density_basis, orbital_basis=ds.orbital_basis, grid_points=n,
-                                         store_phi=self.store_phi, grid_cache=cache))
+                                         self.dtype, ds.density_basis, with_j=density, orbital_basis=ds.orbital_basis,
+                                         grid_points=n, store_phi=self.store_phi, grid_cache=cache))
         # val frames always get grid points: the relative L1 density error is logged whatever the loss
         self.train_set = mk(train_frames, n_grid if cfg["density_loss"] != "coulomb" else 0)
         self.val_set = mk(val_frames, n_grid)

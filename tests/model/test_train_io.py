@@ -251,6 +251,9 @@ def test_init_copies_matching_tensors_and_rejects_foreign_models(h2o_data, tmp_p
            "stages": {"density": {"epochs": 0}, "energy": {"epochs": 2}}}
     second = Trainer(load_config(cfg))
     assert "freshly initialised in" in second.init_report and "readout" in second.init_report
+    # no density stage: no Coulomb matrices or grid points are built (memory), unlike a run with one
+    assert all(s.j is None and s.grid is None for s in second.train_set + second.val_set)
+    assert all(s.j is not None for s in first.train_set) and all(s.grid is not None for s in first.val_set)
     second.run(progress=False)
     a, b = io_model.load(tmp_path / "a" / "model.ckpt"), io_model.load(tmp_path / "b" / "model.ckpt")
     for name in ("edges", "density_embedding", "density_layers", "density_head"):
