@@ -14,11 +14,11 @@
 #   6. run_md.sh LENGTHS=12    the 12T IR from the dumped dipoles against the longest DFT reference;
 #      make_band_convergence.sh  the bands against chain length (densnet harmonic 1T..12T, DFT 1T..MAX_RINGS)
 #   7. benchmarks/lammps_speed.py, lammps_memory.py with model_stable (1, 8, 64 chains of 12T; 1 and 2 ranks)
-# Env: WORKERS (2; DFT labelling processes), MAX_RINGS (3), and those of the scripts (REPLICAS, PRODUCTION, ...).
+# Env: WORKERS (2; DFT labelling processes), MAX_RINGS (4), and those of the scripts (REPLICAS, PRODUCTION, ...).
 set -euo pipefail
 cd "$(dirname "$0")"
 P=examples/polythiophene
-MAX=${MAX_RINGS:-3}
+MAX=${MAX_RINGS:-4}
 export WORKERS=${WORKERS:-2}
 step() { echo "[reproduce] $(date -u +%FT%TZ) $*"; }
 

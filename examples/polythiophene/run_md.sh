@@ -9,7 +9,7 @@
 #            only the replicas run, into ir/md/; re-run after make_harmonic.sh for the spectrum and the table)
 # Exit status 1 if a stability check failed (every length still runs). Resumable: re-run the same command
 # (finished replicas are skipped, unfinished ones continue from restarts).
-#   CKPT=examples/polythiophene/model_stable/model.ckpt REF=3T bash examples/polythiophene/run_md.sh
+#   CKPT=examples/polythiophene/model_stable/model.ckpt REF=4T bash examples/polythiophene/run_md.sh
 # Optional: REPLICAS (4), PRODUCTION (25ps per replica: 100 ps per chain length), EQUILIBRATE (2ps: 20 damping
 # times of the 100 fs Langevin bath), PARALLEL (2),
 # LENGTHS ("8 10 12").
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=.venv/bin
 P=examples/polythiophene
-: "${CKPT:?set CKPT}" "${REF:?set REF (e.g. 3T: the longest oligomer with data/harmonic/REF_dft_sticks.csv)}"
+: "${CKPT:?set CKPT}" "${REF:?set REF (e.g. 4T: the longest oligomer with data/harmonic/REF_dft_sticks.csv)}"
 R=${REPLICAS:-4} PROD=${PRODUCTION:-25ps} EQ=${EQUILIBRATE:-2ps} PAR=${PARALLEL:-2}
 mkdir -p "$P/md"
 $BIN/densnet-export "$CKPT" -o "$P/md/model.pt"
