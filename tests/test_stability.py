@@ -193,3 +193,22 @@ def test_log_of_a_resumed_lammps_md_run_is_joined(tmp_path):
     assert np.array_equal(e, [0, 20, 40, 60.5, 80.5, 100.5, 120.5, 140.5, 160.5, 180.5, 200.5])
     log.write_text(equilibration + production + thermo_block(range(100, 201, 20), 0.5))  # plain continuation
     assert np.array_equal(read_energies(log)[0], np.arange(50, 101, 10.0))
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+def test_bond_graphs_equal_ase_neighbour_lists(periodic):
+    """The bond graphs (one vesin list for all scales) are the pairs of ASE's neighbour list with the same
+    scaled covalent radii, in the gas phase and across periodic boundaries."""
+    from ase.neighborlist import natural_cutoffs, neighbor_list
+
+    from densnet.sample import bond_graphs
+
+    a = jittered(1, seed=3, scale=0.1)[0]
+    if periodic:
+        a.cell, a.pbc = [3.2, 3.5, 3.4], True  # bonds across the cell faces
+        a.wrap()
+    graphs, d = bond_graphs(a, [1.0, 1.2, 1.5], min_cutoff=2.0)
+    for scale, graph in zip([1.0, 1.2, 1.5], graphs, strict=True):
+        i, j = neighbor_list("ij", a, natural_cutoffs(a, mult=scale))
+        assert graph == {(int(x), int(y)) for x, y in zip(i, j, strict=True) if x < y}, scale
+    np.testing.assert_allclose(d.min(), neighbor_list("d", a, 2.0).min())
