@@ -39,7 +39,10 @@ def bond_graphs(atoms: Atoms, scales: list[float], min_cutoff: float = 0.0
     radii = np.asarray(natural_cutoffs(atoms), float)
     i, j, d = pair_distances(atoms, max(2 * max(scales) * radii.max(), min_cutoff))
     reach = radii[i] + radii[j]
-    graphs = [{(int(a), int(b)) for a, b in zip(i[d < s * reach], j[d < s * reach], strict=True)} for s in scales]
+    graphs = []
+    for s in scales:
+        bonded = d < s * reach
+        graphs.append(set(zip(i[bonded].tolist(), j[bonded].tolist(), strict=True)))
     return graphs, d
 
 
