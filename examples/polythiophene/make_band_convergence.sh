@@ -1,31 +1,36 @@
 #!/usr/bin/env bash
 # How the IR bands of oligothiophene move with chain length (issue 7: the 12T MD spectrum is compared with the
 # DFT harmonic spectrum of the longest affordable oligomer, "the spectra converge by about six rings"):
-# densnet's harmonic spectra (model_stable) of 1T..6T, 8T and 10T -> harmonic_model/nT_sticks.csv (+ nT_opt.xyz),
+# densnet's harmonic spectra (model_stable; see below for others) of 1T..6T, 8T and 10T -> harmonic_model/nT_sticks.csv (+ nT_opt.xyz),
 # then a table (band_convergence.py): each strong band of densnet's 12T harmonic spectrum (ir/sticks_model_0.csv,
 # made by run_md.sh's IR validation) and the nearest band of every other spectrum, densnet and DFT
 # (data/harmonic/nT_dft_sticks.csv, make_harmonic.sh) -> ../../benchmarks/polythiophene_bands.md.
 # Resumable: finished spectra are kept.   bash examples/polythiophene/make_band_convergence.sh
+# Another model: CKPT (model_stable/model.ckpt), HARMONIC_DIR (harmonic_model), REFERENCE (its 12T harmonic sticks,
+# ir/sticks_model_0.csv) and OUT (../../benchmarks/polythiophene_bands.md), paths from examples/polythiophene/; the
+# MD model model_l3:  CKPT=model_l3/model.ckpt HARMONIC_DIR=harmonic_model_l3 REFERENCE=ir_l3/sticks_model_0.csv \
+#                     OUT=../../benchmarks/polythiophene_bands_l3.md bash examples/polythiophene/make_band_convergence.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 D=../../.venv/bin
-mkdir -p harmonic_model
+: "${CKPT:=model_stable/model.ckpt}" "${HARMONIC_DIR:=harmonic_model}" "${REFERENCE:=ir/sticks_model_0.csv}"
+: "${OUT:=../../benchmarks/polythiophene_bands.md}"
+H=$HARMONIC_DIR
+mkdir -p "$H"
 specs=()
 for n in 1 2 3 4 5 6 8 10; do
-  if [ ! -f "harmonic_model/${n}T_sticks.csv" ]; then
-    $D/densnet harmonic model_stable/model.ckpt "${n}T.xyz" -o harmonic_model/tmp.csv \
-      --write-optimised "harmonic_model/${n}T_opt.xyz" > "harmonic_model/${n}T.log"
-    mv harmonic_model/tmp.csv "harmonic_model/${n}T_sticks.csv"
+  if [ ! -f "$H/${n}T_sticks.csv" ]; then
+    $D/densnet harmonic "$CKPT" "${n}T.xyz" -o "$H/tmp.csv" --write-optimised "$H/${n}T_opt.xyz" > "$H/${n}T.log"
+    mv "$H/tmp.csv" "$H/${n}T_sticks.csv"
   fi
-  specs+=("densnet ${n}T=harmonic_model/${n}T_sticks.csv")
+  specs+=("densnet ${n}T=$H/${n}T_sticks.csv")
 done
 for f in data/harmonic/*T_dft_sticks.csv; do
   n=$(basename "$f" _dft_sticks.csv)
   specs+=("DFT ${n}=$f")
 done
-: "${REFERENCE:=ir/sticks_model_0.csv}"
 [ -f "$REFERENCE" ] || { echo "no $REFERENCE yet: run run_md.sh (its IR validation computes densnet's 12T harmonic spectrum)"; exit 1; }
-out=../../benchmarks/polythiophene_bands.md
+out=$OUT
 $D/python band_convergence.py --reference "densnet 12T=$REFERENCE" "${specs[@]}" -o $out
 {  # the issue's two named bands by window: the strongest stick there (the table above takes the nearest band,
    # which can be a weak one of another mode)

@@ -6,8 +6,9 @@
 #      split and the held-out 8T/10T/12T sets that are labelled -> benchmarks/polythiophene.md (+ .json,
 #      _curves.png); work directory benchmarks/accuracy_work/polythiophene/
 #   3. model/: that run's densnet model (best validation weights), exported (model.pt), test-split metrics
-#   4. model_stable/: model_stable.yaml's fine-tune of model/ (the MD model), exported, and its metrics on each
-#      held-out set (`densnet evaluate ... --split all`: model_stable/heldout_nT.json)
+#   4. model_stable/ and model_l3/: the fine-tunes of model/'s energy network in model_stable.yaml and model_l3.yaml
+#      (model_l3: the MD model), exported, and their metrics on each held-out set (`densnet evaluate ... --split
+#      all`: model_*/heldout_nT.json)
 #   5. the learning-curve point: the accuracy run again with densnet on half the training frames
 #      (model_half.yaml, `--densnet-variant half`; nothing else is retrained), report rewritten; LEARNING_CURVE=0
 #      stops before it (reproduce.sh runs it next to the first LAMMPS runs: it keeps only one core busy)
@@ -57,18 +58,20 @@ cmp -s $RUN/../densnet_test.json $P/model/test_metrics.json || cp $RUN/../densne
 [ $P/model/model.pt -nt $P/model/model.ckpt ] || $BIN/densnet-export $P/model/model.ckpt -o $P/model/model.pt
 
 cd $P
-RESUME=()  # continue (or find finished) a fine-tune of this model/; start afresh after a new model/
-[ -f model_stable/last.ckpt ] && [ model_stable/last.ckpt -nt model/model.ckpt ] && RESUME=(--resume)
-$BIN/densnet train model_stable.yaml "${RESUME[@]}" -q
-[ model_stable/model.pt -nt model_stable/model.ckpt ] || $BIN/densnet-export model_stable/model.ckpt -o model_stable/model.pt
-for n in 8 10 12; do  # the MD model on the held-out sets too (the report above evaluates model/)
-  j=model_stable/heldout_${n}T.json
-  if [ -f data/${n}T_extrap_label_summary.json ] && [ ! "$j" -nt model_stable/model.ckpt ]; then
-    $BIN/densnet evaluate model_stable/model.ckpt data/${n}T_extrap_etb17.h5 --split all --json "$j" -q
-  fi
+for m in model_stable model_l3; do  # energy-network fine-tunes of model/ (model_l3: the MD model)
+  RESUME=()  # continue (or find finished: a no-op) a fine-tune of this model/; start afresh after a new model/
+  [ -f $m/last.ckpt ] && [ ! model/model.ckpt -nt $m/last.ckpt ] && RESUME=(--resume)
+  $BIN/densnet train $m.yaml "${RESUME[@]}" -q
+  [ $m/model.pt -nt $m/model.ckpt ] || $BIN/densnet-export $m/model.ckpt -o $m/model.pt
+  for n in 8 10 12; do  # on the held-out sets too (the report above evaluates model/)
+    j=$m/heldout_${n}T.json
+    if [ -f data/${n}T_extrap_label_summary.json ] && [ ! "$j" -nt $m/model.ckpt ]; then
+      $BIN/densnet evaluate $m/model.ckpt data/${n}T_extrap_etb17.h5 --split all --json "$j" -q
+    fi
+  done
 done
 
 cd ../..
 [ "${LEARNING_CURVE:-1}" = 1 ] || exit 0
 accuracy --densnet-variant half=$P/model_half.yaml
-echo "make_model.sh finished: $P/model/, $P/model_stable/, benchmarks/polythiophene.md"
+echo "make_model.sh finished: $P/model/, $P/model_stable/, $P/model_l3/, benchmarks/polythiophene.md"

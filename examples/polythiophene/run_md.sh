@@ -10,7 +10,7 @@
 # Exit status 1 if a stability check failed (every length still runs). Resumable: re-run the same command
 # (finished replicas are skipped, unfinished ones continue from restarts).
 #   CKPT=examples/polythiophene/model_stable/model.ckpt REF=4T bash examples/polythiophene/run_md.sh
-# Optional: REPLICAS (4), PRODUCTION (25ps per replica: 100 ps per chain length), EQUILIBRATE (2ps: 20 damping
+# Optional: IR_DIR (ir) and MD_DIR (md): the output folders under examples/polythiophene/, REPLICAS (4), PRODUCTION (25ps per replica: 100 ps per chain length), EQUILIBRATE (2ps: 20 damping
 # times of the 100 fs Langevin bath), PARALLEL (2),
 # LENGTHS ("8 10 12").
 set -euo pipefail
@@ -19,25 +19,26 @@ BIN=.venv/bin
 P=examples/polythiophene
 : "${CKPT:?set CKPT}" "${REF:?set REF (e.g. 4T: the longest oligomer with data/harmonic/REF_dft_sticks.csv)}"
 R=${REPLICAS:-4} PROD=${PRODUCTION:-25ps} EQ=${EQUILIBRATE:-2ps} PAR=${PARALLEL:-2}
-mkdir -p "$P/md"
-$BIN/densnet-export "$CKPT" -o "$P/md/model.pt"
+IR=$P/${IR_DIR:-ir} MD=$P/${MD_DIR:-md}
+mkdir -p "$MD"
+$BIN/densnet-export "$CKPT" -o "$MD/model.pt"
 for n in ${LENGTHS:-8 10 12}; do
   if [ "$n" = 12 ] && [ ! -f "$P/data/harmonic/${REF}_dft_sticks.csv" ]; then  # the replicas of ir_validation.sh
-    mkdir -p "$P/ir"
-    $BIN/densnet-export "$CKPT" -o "$P/ir/model.pt"
-    $BIN/densnet lammps md "$P/ir/model.pt" "$P/12T.xyz" -o "$P/ir/md" --replicas "$R" --parallel "$PAR" \
+    mkdir -p "$IR"
+    $BIN/densnet-export "$CKPT" -o "$IR/model.pt"
+    $BIN/densnet lammps md "$IR/model.pt" "$P/12T.xyz" -o "$IR/md" --replicas "$R" --parallel "$PAR" \
       --temperature 300 --equilibrate "$EQ" --production "$PROD" --plugin "$($BIN/densnet lammps build)"
     echo "12T replicas finished; the IR comparison waits for $P/data/harmonic/${REF}_dft_sticks.csv"
     continue
   fi
   if [ "$n" = 12 ]; then
-    CKPT=$CKPT START=$P/12T.xyz OUT=$P/ir REPLICAS=$R PRODUCTION=$PROD EQUILIBRATE=$EQ PARALLEL=$PAR \
+    CKPT=$CKPT START=$P/12T.xyz OUT=$IR REPLICAS=$R PRODUCTION=$PROD EQUILIBRATE=$EQ PARALLEL=$PAR \
       REFS="$P/data/harmonic/${REF}_dft_opt.xyz:$P/data/harmonic/${REF}_dft_sticks.csv:1" \
       MODEL_STRUCTURES="$P/12T.xyz:1" bash examples/ir_validation.sh
     continue
   fi
-  out=$P/md/${n}T
-  $BIN/densnet lammps md "$P/md/model.pt" "$P/${n}T.xyz" -o "$out" --replicas "$R" --parallel "$PAR" \
+  out=$MD/${n}T
+  $BIN/densnet lammps md "$MD/model.pt" "$P/${n}T.xyz" -o "$out" --replicas "$R" --parallel "$PAR" \
     --temperature 300 --equilibrate "$EQ" --production "$PROD" --plugin "$($BIN/densnet lammps build)"
   # densnet lammps md checked each replica as it finished (check-md's default limits) into $out/stability.json
   $BIN/python -c "import json, sys; r = json.load(open(sys.argv[1])); sys.exit(0 if r and all(x['ok'] for x in r) else 1)" \
