@@ -8,7 +8,8 @@
 #   3. model/: that run's densnet model (best validation weights), exported (model.pt), test-split metrics
 #   4. model_stable/ and model_l3/: the fine-tunes of model/'s energy network in model_stable.yaml and model_l3.yaml
 #      (model_l3: the MD model), exported, and their metrics on each held-out set (`densnet evaluate ... --split
-#      all`: model_*/heldout_nT.json)
+#      all`: model_*/heldout_nT.json) and on model.yaml's test split (model_*/test_metrics.json; its 6T frames:
+#      test_6T.json)
 #   5. the learning-curve point: the accuracy run again with densnet on half the training frames
 #      (model_half.yaml, `--densnet-variant half`; nothing else is retrained), report rewritten; LEARNING_CURVE=0
 #      stops before it (reproduce.sh runs it next to the first LAMMPS runs: it keeps only one core busy)
@@ -69,6 +70,11 @@ for m in model_stable model_l3; do  # energy-network fine-tunes of model/ (model
       $BIN/densnet evaluate $m/model.ckpt data/${n}T_extrap_etb17.h5 --split all --json "$j" -q
     fi
   done
+  # the in-distribution side: model.yaml's test split, and its 6T part alone (the extrapolation ratio's base)
+  [ $m/test_6T.json -nt $m/model.ckpt ] ||
+    $BIN/densnet evaluate $m/model.ckpt data/6T_a_etb17.h5 --split test --json $m/test_6T.json -q
+  [ $m/test_metrics.json -nt $m/model.ckpt ] ||
+    $BIN/densnet evaluate $m/model.ckpt $(yaml_data model.yaml) --split test --json $m/test_metrics.json -q
 done
 
 cd ../..
