@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # How the IR bands of oligothiophene move with chain length (issue 7: the 12T MD spectrum is compared with the
 # DFT harmonic spectrum of the longest affordable oligomer, "the spectra converge by about six rings"):
-# densnet's harmonic spectra (model_stable; see below for others) of 1T..6T, 8T and 10T -> harmonic_model/nT_sticks.csv (+ nT_opt.xyz),
+# densnet's harmonic spectra (model_stable; other models below) of 1T..6T, 8T and 10T -> harmonic_model/nT_sticks.csv
+# (+ nT_opt.xyz),
 # then a table (band_convergence.py): each strong band of densnet's 12T harmonic spectrum (ir/sticks_model_0.csv,
 # made by run_md.sh's IR validation) and the nearest band of every other spectrum, densnet and DFT
 # (data/harmonic/nT_dft_sticks.csv, make_harmonic.sh) -> ../../benchmarks/polythiophene_bands.md.

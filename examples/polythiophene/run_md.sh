@@ -2,17 +2,19 @@
 # LAMMPS runs of the polythiophene model (issue 7, item 4), from the repository root:
 #   8T, 10T: REPLICAS NVE replicas at 300 K (Langevin equilibration first), each checked as it finishes as
 #            densnet check-md does (bonds kept, no ring opening, no close contact, energy drift):
-#            md/nT/replica-NN/check.json, joined in examples/polythiophene/md/nT/stability.json
+#            MD_DIR/nT/replica-NN/check.json, joined in examples/polythiophene/MD_DIR/nT/stability.json
 #   12T:     the same through ../ir_validation.sh -> IR spectrum from the dumped dipoles, peak table against the DFT
 #            harmonic reference of the longest computed oligomer (data/harmonic/${REF}_dft_*, make_harmonic.sh)
-#            and densnet's own harmonic spectrum of 12T: examples/polythiophene/ir/ (before that reference exists,
-#            only the replicas run, into ir/md/; re-run after make_harmonic.sh for the spectrum and the table)
+#            and densnet's own harmonic spectrum of 12T: examples/polythiophene/IR_DIR/ (before that reference exists,
+#            only the replicas run, into IR_DIR/md/; re-run after make_harmonic.sh for the spectrum and the table)
 # Exit status 1 if a stability check failed (every length still runs). Resumable: re-run the same command
 # (finished replicas are skipped, unfinished ones continue from restarts).
-#   CKPT=examples/polythiophene/model_stable/model.ckpt REF=4T bash examples/polythiophene/run_md.sh
-# Optional: IR_DIR (ir) and MD_DIR (md): the output folders under examples/polythiophene/, REPLICAS (4), PRODUCTION (25ps per replica: 100 ps per chain length), EQUILIBRATE (2ps: 20 damping
-# times of the 100 fs Langevin bath), PARALLEL (2),
-# LENGTHS ("8 10 12").
+# The MD model model_l3 (ir/ and md/ hold the runs of the earlier model_stable):
+#   CKPT=examples/polythiophene/model_l3/model.ckpt REF=4T IR_DIR=ir_l3 MD_DIR=md_l3 \
+#     bash examples/polythiophene/run_md.sh
+# Optional: IR_DIR (ir) and MD_DIR (md): the output folders under examples/polythiophene/ (12T and 8T/10T),
+# REPLICAS (4), PRODUCTION (25ps per replica: 100 ps per chain length), EQUILIBRATE (2ps: 20 damping times of the
+# 100 fs Langevin bath), PARALLEL (2), LENGTHS ("8 10 12").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=.venv/bin
