@@ -9,7 +9,8 @@
 #   4. model_stable/ and model_l3/: the fine-tunes of model/'s energy network in model_stable.yaml and model_l3.yaml
 #      (model_l3: the MD model), exported, and their metrics on each held-out set (`densnet evaluate ... --split
 #      all`: model_*/heldout_nT.json) and on model.yaml's test split (model_*/test_metrics.json; its 6T frames:
-#      test_6T.json)
+#      test_6T.json); model_l3 per chain length (test split of 1T..6T, held-out 8T..12T, ratio to 6T):
+#      benchmarks/polythiophene_extrapolation.py -> benchmarks/polythiophene_extrapolation.md
 #   5. the learning-curve point: the accuracy run again with densnet on half the training frames
 #      (model_half.yaml, `--densnet-variant half`; nothing else is retrained), report rewritten; LEARNING_CURVE=0
 #      stops before it (reproduce.sh runs it next to the first LAMMPS runs: it keeps only one core busy)
@@ -78,6 +79,8 @@ for m in model_stable model_l3; do  # energy-network fine-tunes of model/ (model
 done
 
 cd ../..
+# the MD model per chain length, in distribution (test_nT.json, 1T..6T) and extrapolated (heldout_nT.json)
+$BIN/python benchmarks/polythiophene_extrapolation.py $P/model_l3 -o benchmarks/polythiophene_extrapolation.md -q
 [ "${LEARNING_CURVE:-1}" = 1 ] || exit 0
 accuracy --densnet-variant half=$P/model_half.yaml
 echo "make_model.sh finished: $P/model/, $P/model_stable/, $P/model_l3/, benchmarks/polythiophene.md"
