@@ -8,7 +8,7 @@ clone's file times are those of the checkout: ``--reuse`` takes the committed fi
 gives energy MAE per atom, force MAE, its ratio to the 6T test value (issue 7's acceptance: 12T within 1.5x),
 dipole MAE per component and eps_rho (DESIGN.md's metrics).
 
-Usage (from the repository root; about 1 h of CPU for model_l3, most of it the density metrics of 8T..12T)::
+Usage (from the repository root; the density metrics of the long held-out chains take most of the time)::
 
     python benchmarks/polythiophene_extrapolation.py examples/polythiophene/model_l3 \\
         -o benchmarks/polythiophene_extrapolation.md
