@@ -63,7 +63,8 @@ by re-running the same command)::
 state; its dataset snapshot is git-ignored and re-made from the source on resume, which must still hold the
 same chunks) so that a run longer than a session resumes in the next one.)
 
-(``--parallel``: both trainings at once, one core each; ``--densnet-config YAML``: the densnet settings to use.)
+(``--parallel``: both trainings at once, one core each, then the ``--densnet-variant`` trainings at once;
+``--densnet-config YAML``: the densnet settings to use.)
 Stop with ``kill PID`` of the python process; the same command resumes. One run per molecule
 (``--out benchmarks/accuracy_<molecule>.md``: the report, its ``.json`` numbers and ``_curves.png``);
 ``python benchmarks/accuracy_summary.py`` gathers the per-molecule JSONs into ``benchmarks/accuracy.md``.
@@ -87,6 +88,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import functools
 import json
 import math
 import os
@@ -706,19 +708,22 @@ def densnet_side(work: Path, sets: list[dict], epochs: tuple[int, int], args: ar
                  state: StepState) -> tuple[Path, dict, dict]:
     """Train densnet, evaluate it on every set: (model file, {set name: metrics}, {variant: (model file,
     {set name: metrics}, {set name: dataset files})}); the variants (``--densnet-variant``) are trained after it,
-    one after the other."""
+    one after the other, or all at once with --parallel (one core each)."""
     model = train_densnet(work, sets[0]["paths"], epochs, args, state)
     dens = {es["name"]: evaluate_densnet(model, es["paths"], es["split"], es["densnet_json"], args, state,
                                          es["densnet_key"]) for es in sets}
+    specs = variant_specs(args)
+    paths = {name: {es["name"]: refit_paths(work, es["paths"], basis, args, state) if basis else es["paths"]
+                    for es in sets} for name, _, basis in specs}
+    vmodels = run_all([functools.partial(train_densnet, work, paths[name]["test"], epochs, args, state,
+                                         f"densnet-{name}", config) for name, config, _ in specs], args.parallel)
     variants = {}
-    for name, config, basis in variant_specs(args):
+    for (name, _, _), vmodel in zip(specs, vmodels, strict=True):
         v = f"densnet-{name}"
-        paths = {es["name"]: refit_paths(work, es["paths"], basis, args, state) if basis else es["paths"]
-                 for es in sets}
-        vmodel = train_densnet(work, paths["test"], epochs, args, state, v, config)
         variants[name] = (vmodel, {es["name"]: evaluate_densnet(
-            vmodel, paths[es["name"]], es["split"], es["densnet_json"].with_name(f"{v}_{es['densnet_json'].name}"),
-            args, state, f"{es['densnet_key']}_{v}") for es in sets}, paths)
+            vmodel, paths[name][es["name"]], es["split"],
+            es["densnet_json"].with_name(f"{v}_{es['densnet_json'].name}"), args, state, f"{es['densnet_key']}_{v}")
+            for es in sets}, paths[name])
     return model, dens, variants
 
 
@@ -759,18 +764,24 @@ def mace_side(work: Path, sets: list[dict], epochs: int, args: argparse.Namespac
                    for es in sets}
 
 
-def run_both(first, second, parallel: bool) -> tuple:
-    """``first()`` and ``second()``, one after the other or in two threads (--parallel)."""
-    if not parallel:
-        return first(), second()
-    with ThreadPoolExecutor(2) as pool:
-        futures = [pool.submit(first), pool.submit(second)]
-        while not all(f.done() for f in futures):  # wake up often: signals are handled in this thread
+def run_all(tasks: list, parallel: bool) -> list:
+    """The results of the callables ``tasks``: one after the other, or each in its own thread (--parallel); when
+    one fails the others' child processes are stopped and the failure is raised."""
+    if not parallel or len(tasks) < 2:
+        return [t() for t in tasks]
+    with ThreadPoolExecutor(len(tasks)) as pool:
+        futures = [pool.submit(t) for t in tasks]
+        while not all(f.done() for f in futures):  # wake up often: signals are handled in the main thread
             time.sleep(0.5)
             if any(f.done() and f.exception() for f in futures):
-                for proc in list(ACTIVE):  # one side failed: stop the other, report the failure
+                for proc in list(ACTIVE):
                     proc.terminate()
-        return tuple(f.result() for f in futures)
+        return [f.result() for f in futures]
+
+
+def run_both(first, second, parallel: bool) -> tuple:
+    """``first()`` and ``second()``, one after the other or in two threads (--parallel)."""
+    return tuple(run_all([first, second], parallel))
 
 
 def composition(sets: list[dict], dens: dict, preds: dict, model: Path, variants: dict,
