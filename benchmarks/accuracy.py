@@ -63,7 +63,8 @@ by re-running the same command)::
 state; its dataset snapshot is git-ignored and re-made from the source on resume, which must still hold the
 same chunks) so that a run longer than a session resumes in the next one.)
 
-(``--parallel``: both trainings at once, one core each, then the ``--densnet-variant`` trainings at once;
+(``--parallel``: both trainings at once, one core each, then the ``--densnet-variant`` trainings at once, and
+a model's densnet evaluations (test split, held-out sets) as many at a time as there are cores per ``--threads``;
 ``--densnet-config YAML``: the densnet settings to use.)
 Stop with ``kill PID`` of the python process; the same command resumes. One run per molecule
 (``--out benchmarks/accuracy_<molecule>.md``: the report, its ``.json`` numbers and ``_curves.png``);
@@ -708,10 +709,13 @@ def densnet_side(work: Path, sets: list[dict], epochs: tuple[int, int], args: ar
                  state: StepState) -> tuple[Path, dict, dict]:
     """Train densnet, evaluate it on every set: (model file, {set name: metrics}, {variant: (model file,
     {set name: metrics}, {set name: dataset files})}); the variants (``--densnet-variant``) are trained after it,
-    one after the other, or all at once with --parallel (one core each)."""
+    one after the other, or all at once with --parallel (one core each); a model's evaluations of the sets run
+    cpu_count // --threads at a time with --parallel."""
     model = train_densnet(work, sets[0]["paths"], epochs, args, state)
-    dens = {es["name"]: evaluate_densnet(model, es["paths"], es["split"], es["densnet_json"], args, state,
-                                         es["densnet_key"]) for es in sets}
+    cores = max(1, (os.cpu_count() or 1) // args.threads)  # evaluations at a time with --parallel
+    dens = dict(zip([es["name"] for es in sets], run_all(
+        [functools.partial(evaluate_densnet, model, es["paths"], es["split"], es["densnet_json"], args, state,
+                           es["densnet_key"]) for es in sets], args.parallel, cores), strict=True))
     specs = variant_specs(args)
     paths = {name: {es["name"]: refit_paths(work, es["paths"], basis, args, state) if basis else es["paths"]
                     for es in sets} for name, _, basis in specs}
@@ -720,10 +724,11 @@ def densnet_side(work: Path, sets: list[dict], epochs: tuple[int, int], args: ar
     variants = {}
     for (name, _, _), vmodel in zip(specs, vmodels, strict=True):
         v = f"densnet-{name}"
-        variants[name] = (vmodel, {es["name"]: evaluate_densnet(
-            vmodel, paths[name][es["name"]], es["split"],
+        metrics = run_all([functools.partial(
+            evaluate_densnet, vmodel, paths[name][es["name"]], es["split"],
             es["densnet_json"].with_name(f"{v}_{es['densnet_json'].name}"), args, state, f"{es['densnet_key']}_{v}")
-            for es in sets}, paths[name])
+            for es in sets], args.parallel, cores)
+        variants[name] = (vmodel, dict(zip([es["name"] for es in sets], metrics, strict=True)), paths[name])
     return model, dens, variants
 
 
@@ -764,16 +769,19 @@ def mace_side(work: Path, sets: list[dict], epochs: int, args: argparse.Namespac
                    for es in sets}
 
 
-def run_all(tasks: list, parallel: bool) -> list:
-    """The results of the callables ``tasks``: one after the other, or each in its own thread (--parallel); when
-    one fails the others' child processes are stopped and the failure is raised."""
-    if not parallel or len(tasks) < 2:
+def run_all(tasks: list, parallel: bool, workers: int | None = None) -> list:
+    """The results of the callables ``tasks``: one after the other, or in threads (--parallel; at most ``workers``
+    at a time, default all); when one fails, the tasks not started are dropped, the others' child processes are
+    stopped and the failure is raised."""
+    if not parallel or len(tasks) < 2 or workers == 1:
         return [t() for t in tasks]
-    with ThreadPoolExecutor(len(tasks)) as pool:
+    with ThreadPoolExecutor(min(len(tasks), workers or len(tasks))) as pool:
         futures = [pool.submit(t) for t in tasks]
         while not all(f.done() for f in futures):  # wake up often: signals are handled in the main thread
             time.sleep(0.5)
             if any(f.done() and f.exception() for f in futures):
+                for f in futures:
+                    f.cancel()
                 for proc in list(ACTIVE):
                     proc.terminate()
         return [f.result() for f in futures]
@@ -1118,7 +1126,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="torch/BLAS threads of each training (default 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--parallel", action="store_true",
-                   help="train densnet and MACE at the same time (halves the wall time on 2 free cores)")
+                   help="train densnet and MACE (and the variants) at the same time, and run a model's evaluations "
+                   "cpu_count // --threads at a time (halves the wall time on 2 free cores)")
     p.add_argument("--workdir", help="work directory (default runs/accuracy; one subfolder per dataset)")
     p.add_argument("--fresh", action="store_true", help="delete the dataset's work directory first")
     p.add_argument("--mace-venv", default=str(ROOT / ".venv-mace"))
