@@ -826,9 +826,12 @@ def run_dataset(name: str, srcs: list[Path], heldout_specs: list[tuple[str, list
         lambda: mace_side(work, sets, m_epochs, args, state), args.parallel)
     rows = composition(sets, dens, preds, model, variants, args) if len(sets[0]["formulas"]) > 1 or heldout else []
     with state.lock:
+        now = f"{datetime.datetime.now():%Y-%m-%d %H:%M}"
         if "finished" not in state.data:
             state.data["load_end"] = os.getloadavg()[0]
-            state.data["finished"] = f"{datetime.datetime.now():%Y-%m-%d %H:%M}"
+            state.data["finished"] = now
+        for vname in variants:  # variants may be added to a finished run: their own end time
+            state.data.setdefault("variants_finished", {}).setdefault(vname, now)
         state.save()
     return {"name": name, "sources": [str(s) for s in srcs], "work": str(work), "state": state.data,
             "densnet": dens["test"], "mace": mace_errors(*preds["test"]),
@@ -971,7 +974,9 @@ def variant_line(name: str, v: dict, state: dict) -> str:
     frac = v["settings"].get("train_fraction")
     same = (f"an evenly spaced fraction {frac:g} of the training frames, epochs / {frac:g}: about the same "
             "optimiser steps" if frac and frac < 1 else "same epochs")
-    return (f"\nVariant `densnet {name}` (same split, {same}, trained after the main densnet model{how}): "
+    fin = state.get("variants_finished", {}).get(name)
+    when = f", its evaluation finished {fin}" if fin else ""
+    return (f"\nVariant `densnet {name}` (same split, {same}, trained after the main densnet model{when}{how}): "
             f"settings `{json.dumps(v['settings'])}`.\n")
 
 
@@ -1006,7 +1011,8 @@ def report(results: list[dict], args: argparse.Namespace, budget: dict, cmd: str
     parts.append(
         f"Made by `benchmarks/accuracy.py`. Command: `{cmd}`  \n"
         f"Started {started}, finished {finished} (first start and last end over resumed invocations). "
-        f"Machine: {machine()}; load average {load0:.1f} at the start, {load1:.1f} at the end (the machine is shared: "
+        f"Machine of the invocation that wrote this report (resumed steps may have run on others): {machine()}; "
+        f"load average {load0:.1f} at the start, {load1:.1f} at the end (the machine is shared: "
         "wall times depend on the load, CPU times much less).\n\n"
         f"**Budget `{args.budget}`** (same training frames for both, {args.threads} torch/BLAS thread(s) each, run "
         f"{how}, seed {args.seed}): densnet {de[0]} density + {de[1]} energy epochs "
@@ -1141,7 +1147,7 @@ def main() -> None:
         budget["mace_epochs"] = args.mace_epochs
     budget["densnet_epochs"] = list(budget["densnet_epochs"])  # type: ignore[arg-type]
     signal.signal(signal.SIGTERM, _terminate)  # `kill PID` stops the training child too (resume later)
-    cmd = " ".join(["python benchmarks/accuracy.py", *sys.argv[1:]])
+    cmd = " ".join(["python benchmarks/accuracy.py", *sys.argv[1:]]).replace(f"{ROOT}/", "")  # repo-relative
     results = []
     heldout = [parse_spec(h) for h in args.heldout]
     names = [h for h, _ in heldout]
