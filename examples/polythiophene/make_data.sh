@@ -7,9 +7,8 @@
 # the rounds: train-only frames for MD stability (issue 6's recipe, ../make_train_only.sh): normal-mode distorted
 # frames of 1T and 2T at 1000/3000 K (data/pt_distorted.h5), close contacts of a terminal H (data/pt_close.h5) and
 # normal-mode distorted frames of 3T at 1000 K (data/pt_distorted_3T.h5).
-# Round b runs only with ROUND_B=1: the learning curve first comes from halves of round a (make_model.sh's
-# `--densnet-variant half=model_half.yaml`), and the DFT budget goes to the extrapolation points and harmonic
-# references first.
+# Round b runs only with ROUND_B=1, and was not labelled: the learning curve (make_model.sh's
+# `--densnet-variant half=model_half.yaml`; README.md, "Learning curve and the round-b decision") is flat.
 # Sampling runs ahead in the background (NO_SAMPLE=1 skips it). Resumable: re-run the same command to continue.
 #   WORKERS=2 bash examples/polythiophene/make_data.sh            (ROUND_B=1 WORKERS=2 ... for round b)
 set -euo pipefail
