@@ -1132,8 +1132,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="torch/BLAS threads of each training (default 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--parallel", action="store_true",
-                   help="train densnet and MACE (and the variants) at the same time, and run a model's evaluations "
-                   "cpu_count // --threads at a time (halves the wall time on 2 free cores)")
+                   help="train densnet and MACE at the same time (halves the training wall time on 2 free cores), "
+                   "then the variants at the same time, and run a model's evaluations cpu_count // --threads at a "
+                   "time")
     p.add_argument("--workdir", help="work directory (default runs/accuracy; one subfolder per dataset)")
     p.add_argument("--fresh", action="store_true", help="delete the dataset's work directory first")
     p.add_argument("--mace-venv", default=str(ROOT / ".venv-mace"))
