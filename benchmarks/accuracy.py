@@ -711,11 +711,18 @@ def densnet_side(work: Path, sets: list[dict], epochs: tuple[int, int], args: ar
     {set name: metrics}, {set name: dataset files})}); the variants (``--densnet-variant``) are trained after it,
     one after the other, or all at once with --parallel (one core each); a model's evaluations of the sets run
     cpu_count // --threads at a time with --parallel."""
-    model = train_densnet(work, sets[0]["paths"], epochs, args, state)
     cores = max(1, (os.cpu_count() or 1) // args.threads)  # evaluations at a time with --parallel
-    dens = dict(zip([es["name"] for es in sets], run_all(
-        [functools.partial(evaluate_densnet, model, es["paths"], es["split"], es["densnet_json"], args, state,
-                           es["densnet_key"]) for es in sets], args.parallel, cores), strict=True))
+
+    def evaluate_all(mfile: Path, paths: dict[str, list[Path]], v: str = "") -> dict:
+        """{set name: metrics} of the model file ``mfile`` (variant ``v``: its own output files and CPU keys)."""
+        return dict(zip([es["name"] for es in sets], run_all([functools.partial(
+            evaluate_densnet, mfile, paths[es["name"]], es["split"],
+            es["densnet_json"].with_name(f"{v}_{es['densnet_json'].name}" if v else es["densnet_json"].name),
+            args, state, f"{es['densnet_key']}_{v}" if v else es["densnet_key"]) for es in sets],
+            args.parallel, cores), strict=True))
+
+    model = train_densnet(work, sets[0]["paths"], epochs, args, state)
+    dens = evaluate_all(model, {es["name"]: es["paths"] for es in sets})
     specs = variant_specs(args)
     paths = {name: {es["name"]: refit_paths(work, es["paths"], basis, args, state) if basis else es["paths"]
                     for es in sets} for name, _, basis in specs}
@@ -723,12 +730,7 @@ def densnet_side(work: Path, sets: list[dict], epochs: tuple[int, int], args: ar
                                          f"densnet-{name}", config) for name, config, _ in specs], args.parallel)
     variants = {}
     for (name, _, _), vmodel in zip(specs, vmodels, strict=True):
-        v = f"densnet-{name}"
-        metrics = run_all([functools.partial(
-            evaluate_densnet, vmodel, paths[name][es["name"]], es["split"],
-            es["densnet_json"].with_name(f"{v}_{es['densnet_json'].name}"), args, state, f"{es['densnet_key']}_{v}")
-            for es in sets], args.parallel, cores)
-        variants[name] = (vmodel, dict(zip([es["name"] for es in sets], metrics, strict=True)), paths[name])
+        variants[name] = (vmodel, evaluate_all(vmodel, paths[name], f"densnet-{name}"), paths[name])
     return model, dens, variants
 
 
